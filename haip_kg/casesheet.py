@@ -1,0 +1,262 @@
+"""Turn plain case sheets (JSON objects, CSV rows) into RDF in the ontology's vocabulary.
+
+Everything this module knows about the format comes from ``ontology/casesheet.ttl``: the keys, where
+each value goes, its datatype or the class whose individuals (by ``haip:caseSheetCode``) are allowed.
+It only checks structure (known keys, objects and lists where the format has them); values that are
+of the wrong type or not allowed are written as plain literals so that the SHACL shapes report them
+with a message a clinician can act on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from typing import Any
+from urllib.parse import quote
+
+from rdflib import RDF, XSD, Graph, Literal, URIRef
+from rdflib.term import Node
+
+from . import resources
+from .namespaces import CASE_BASE, DCTERMS, HAIP
+
+Triple = tuple[Node, Node, Node]
+
+
+@dataclass(frozen=True)
+class NodeTemplate:
+    iri: URIRef
+    slug: str
+    node_class: URIRef
+    link: URIRef
+    parent: URIRef | None
+    fixed_property: URIRef | None
+    fixed_value: URIRef | None
+    index_property: URIRef | None
+
+
+@dataclass(frozen=True)
+class KeyDef:
+    iri: URIRef
+    name: str
+    shape: str  # scalar | list | object | object-list
+    prop: URIRef | None
+    datatype: URIRef | None
+    value_class: URIRef | None
+    accepts_scalar: bool
+    node: URIRef | None
+
+
+@dataclass(frozen=True)
+class Mapping_:
+    keys: dict[str, KeyDef]
+    sub_keys: dict[str, dict[str, KeyDef]]
+    nodes: dict[URIRef, NodeTemplate]
+    codes: dict[URIRef, dict[str, URIRef]]
+
+    def allowed_codes(self, value_class: URIRef) -> list[str]:
+        return sorted(self.codes.get(value_class, {}))
+
+
+@dataclass(frozen=True)
+class InputError:
+    """A problem with one case's input: which key (or None for the whole case) and what is wrong."""
+
+    key: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Conversion:
+    patient: URIRef
+    triples: tuple[Triple, ...]
+    errors: tuple[InputError, ...]
+    node_keys: Mapping[Node, str] = field(default_factory=dict)
+    """Key-path prefix of each node made for the case (e.g. ``systemic_lines[1]``), for messages."""
+
+
+def _opt(row: Any, name: str) -> Any:
+    value = row[name]
+    return value if value is not None else None
+
+
+@cache
+def mapping() -> Mapping_:
+    """The case-sheet mapping, read once per process from the ontology files."""
+    graph = Graph()
+    for path in resources.ontology_files():
+        graph.parse(path, format="turtle")
+    nodes: dict[URIRef, NodeTemplate] = {}
+    for row in graph.query(resources.query("mapping", "casesheet-nodes")):
+        nodes[row.node] = NodeTemplate(
+            row.node, str(row.slug), row.nodeClass, row.link, _opt(row, "parentNode"),
+            _opt(row, "fixedProperty"), _opt(row, "fixedValue"), _opt(row, "indexProperty"),
+        )
+    keys: dict[str, KeyDef] = {}
+    sub_keys: dict[str, dict[str, KeyDef]] = {}
+    parents: dict[URIRef, str] = {}
+    rows = list(graph.query(resources.query("mapping", "casesheet-keys")))
+    for row in rows:
+        definition = KeyDef(
+            row.key, str(row.name), str(row.shape), _opt(row, "property"), _opt(row, "datatype"),
+            _opt(row, "valueClass"), bool(row.acceptsScalar and row.acceptsScalar.toPython()), _opt(row, "node"),
+        )
+        if row.parent is None:
+            keys[definition.name] = definition
+            parents[row.key] = definition.name
+    for row in rows:
+        if row.parent is not None:
+            definition = KeyDef(
+                row.key, str(row.name), str(row.shape), _opt(row, "property"), _opt(row, "datatype"),
+                _opt(row, "valueClass"), bool(row.acceptsScalar and row.acceptsScalar.toPython()),
+                _opt(row, "node"),
+            )
+            sub_keys.setdefault(parents[row.parent], {})[definition.name] = definition
+    codes: dict[URIRef, dict[str, URIRef]] = {}
+    for row in graph.query(resources.query("mapping", "casesheet-codes")):
+        codes.setdefault(row["class"], {})[str(row.code)] = row.individual
+    return Mapping_(keys, sub_keys, nodes, codes)
+
+
+def patient_iri(case_id: str) -> URIRef:
+    return URIRef(CASE_BASE + quote(case_id, safe=""))
+
+
+def _term(value: Any, key: KeyDef, table: Mapping_) -> Node:
+    """The RDF term for a scalar; a value of the wrong type stays a plain literal for SHACL to report."""
+    if key.value_class is not None:
+        if isinstance(value, str) and value in table.codes.get(key.value_class, {}):
+            return table.codes[key.value_class][value]
+        return Literal(value if isinstance(value, str) else repr(value))
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if key.datatype == XSD.boolean and isinstance(value, bool):
+        return Literal(value)
+    if key.datatype == XSD.integer and is_number and isinstance(value, int):
+        return Literal(value, datatype=XSD.integer)
+    if key.datatype == XSD.decimal and is_number and math.isfinite(value):
+        return Literal(Decimal(str(value)), datatype=XSD.decimal)
+    if key.datatype == XSD.string and isinstance(value, str):
+        return Literal(value)
+    if is_number and math.isfinite(value):
+        return Literal(Decimal(str(value)), datatype=XSD.decimal)
+    if isinstance(value, bool):
+        return Literal(value)
+    return Literal(str(value))
+
+
+class _Builder:
+    def __init__(self, patient: URIRef, table: Mapping_) -> None:
+        self.patient = patient
+        self.table = table
+        self.triples: list[Triple] = []
+        self.errors: list[InputError] = []
+        self.made: dict[tuple[URIRef, int | None], URIRef] = {}
+        self.node_keys: dict[Node, str] = {}
+
+    def node(self, template_iri: URIRef | None, index: int | None = None, key_path: str = "") -> URIRef:
+        if template_iri is None:
+            return self.patient
+        made = self.made.get((template_iri, index))
+        if made is not None:
+            return made
+        template = self.table.nodes[template_iri]
+        parent = self.node(template.parent)
+        segment = template.slug if index is None else f"{template.slug}/{index}"
+        iri = URIRef(f"{parent}/{segment}")
+        self.triples += [(iri, RDF.type, template.node_class), (parent, template.link, iri)]
+        if template.fixed_property is not None and template.fixed_value is not None:
+            self.triples.append((iri, template.fixed_property, template.fixed_value))
+        if index is not None and template.index_property is not None:
+            self.triples.append((iri, template.index_property, Literal(index, datatype=XSD.integer)))
+        self.made[(template_iri, index)] = iri
+        self.node_keys[iri] = key_path
+        return iri
+
+    def error(self, key: str, message: str) -> None:
+        self.errors.append(InputError(key, message))
+
+    def scalar(self, subject: URIRef, key: KeyDef, value: Any, path: str) -> None:
+        if isinstance(value, dict | list):
+            kind = "an object" if isinstance(value, dict) else "a list"
+            self.error(path, f"{path} must be a single value, not {kind}")
+            return
+        assert key.prop is not None
+        self.triples.append((subject, key.prop, _term(value, key, self.table)))
+
+    def add(self, key: KeyDef, value: Any) -> None:
+        if key.shape == "scalar":
+            self.scalar(self.node(key.node, key_path=key.name), key, value, key.name)
+        elif key.shape == "list":
+            self.add_list(key, value)
+        elif key.shape == "object":
+            self.add_object(key, value, self.node(key.node, key_path=key.name), key.name)
+        else:
+            self.add_object_list(key, value)
+
+    def add_list(self, key: KeyDef, value: Any) -> None:
+        if not isinstance(value, list):
+            if not key.accepts_scalar:
+                self.error(key.name, f"{key.name} must be a list (use [] for none)")
+                return
+            value = [value]
+        subject = self.node(key.node, key_path=key.name)
+        for item in value:
+            if item is not None:
+                self.scalar(subject, key, item, key.name)
+
+    def add_object(self, key: KeyDef, value: Any, subject: URIRef, path: str) -> None:
+        if not isinstance(value, dict):
+            self.error(path, f"{path} must be an object with keys {', '.join(sorted(self.table.sub_keys[key.name]))}")
+            return
+        fields = self.table.sub_keys[key.name]
+        for name, item in value.items():
+            if name.startswith("_") or item is None:
+                continue
+            field_def = fields.get(name)
+            if field_def is None:
+                self.error(f"{path}.{name}", f"unknown key {name!r} in {path}; allowed: {', '.join(sorted(fields))}")
+                continue
+            self.scalar(subject, field_def, item, f"{path}.{name}")
+
+    def add_object_list(self, key: KeyDef, value: Any) -> None:
+        if not isinstance(value, list):
+            self.error(key.name, f"{key.name} must be a list of objects (use [] for none)")
+            return
+        self.node(key.node, key_path=key.name)
+        item_template = next(iter(self.table.sub_keys[key.name].values())).node
+        for index, item in enumerate(value):
+            path = f"{key.name}[{index}]"
+            self.add_object(key, item, self.node(item_template, index, key_path=path), path)
+
+
+def convert(case: Any) -> Conversion:
+    """One case sheet (a parsed JSON object, or a CSV row already typed) as triples, or its errors."""
+    table = mapping()
+    if not isinstance(case, dict):
+        return Conversion(URIRef(CASE_BASE), (), (InputError(None, "a case must be a JSON object"),))
+    case_id = case.get("id")
+    if not isinstance(case_id, str) or not case_id.strip():
+        message = "the key 'id' is required: a non-empty string" if case_id is None else (
+            f"id must be a non-empty string, not {case_id!r}")
+        return Conversion(URIRef(CASE_BASE), (), (InputError("id", message),))
+    builder = _Builder(patient_iri(case_id), table)
+    builder.triples += [(builder.patient, RDF.type, HAIP.Patient), (builder.patient, DCTERMS.identifier, Literal(case_id))]
+    for name, value in case.items():
+        if name == "id" or name.startswith("_") or value is None:
+            continue
+        key = table.keys.get(name)
+        if key is None:
+            builder.error(name, f"unknown key {name!r}; see the case-sheet keys in spec/case-sheet.md")
+            continue
+        builder.add(key, value)
+    return Conversion(builder.patient, tuple(builder.triples), tuple(builder.errors), builder.node_keys)
+
+
+def as_graph(triples: Iterator[Triple] | tuple[Triple, ...]) -> Graph:
+    graph = Graph()
+    for triple in triples:
+        graph.add(triple)
+    return graph

@@ -1,0 +1,135 @@
+"""Run the decision rules (queries/rules) and the OWL reasoning step over a batch of patients.
+
+The clinical logic lives in the rule files and the ontology; this module only runs the stages in order
+in an in-memory Oxigraph store: record -> fact -> classify -> OWL RL reasoning -> status -> qualify ->
+explain -> verdict -> condition -> flag -> score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+
+import pyoxigraph as ox
+import reasonable
+from rdflib import RDF, BNode, Graph, Literal, URIRef
+from rdflib.term import Node
+
+from . import resources
+from .namespaces import HAIP
+
+STAGES_BEFORE_REASONING = ("record", "fact", "classify")
+STAGES_AFTER_REASONING = ("status", "qualify", "explain", "verdict", "condition", "flag", "score")
+
+
+def to_ox(term: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
+    if isinstance(term, URIRef):
+        return ox.NamedNode(str(term))
+    if isinstance(term, BNode):
+        return ox.BlankNode(str(term))
+    if isinstance(term, Literal):
+        if term.language:
+            return ox.Literal(str(term), language=term.language)
+        if term.datatype is not None:
+            return ox.Literal(str(term), datatype=ox.NamedNode(str(term.datatype)))
+        return ox.Literal(str(term))
+    raise TypeError(f"not an RDF term: {term!r}")
+
+
+def from_ox(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> Node:
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    if term.language:
+        return Literal(term.value, lang=term.language)
+    return Literal(term.value, datatype=URIRef(term.datatype.value))
+
+
+@cache
+def knowledge_base_ntriples() -> bytes:
+    """The ontology, statements and case-sheet mapping with their OWL 2 RL closure, as N-Triples.
+
+    Reasoning over the knowledge base happens once per process (the rules can then rely on inferred
+    class memberships such as CT chest being a chest staging study); inferred triples about blank nodes
+    are left out.
+    """
+    graph = Graph()
+    for path in resources.ontology_files():
+        graph.parse(path, format="turtle")
+    reasoner = reasonable.PyReasoner()
+    reasoner.from_graph(graph)
+    store = ox.Store()
+    store.extend(ox.Quad(to_ox(s), to_ox(p), to_ox(o)) for s, p, o in graph)  # type: ignore[arg-type]
+    store.extend(
+        ox.Quad(to_ox(s), to_ox(p), to_ox(o))  # type: ignore[arg-type]
+        for s, p, o in reasoner.reason()
+        if isinstance(s, URIRef) and isinstance(o, URIRef | Literal)
+    )
+    return store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph())
+
+
+@cache
+def tbox_graph() -> Graph:
+    return Graph().parse(resources.tbox_file(), format="turtle")
+
+
+@cache
+def rules(stage: str) -> tuple[tuple[str, str], ...]:
+    """(file name, query text) of one stage's rule files."""
+    return tuple((path.name, path.read_text(encoding="utf-8")) for path in resources.rule_files(stage))
+
+
+def new_store(triples: Iterable[tuple[Node, Node, Node]]) -> ox.Store:
+    store = ox.Store()
+    store.load(knowledge_base_ntriples(), format=ox.RdfFormat.N_TRIPLES)
+    store.extend(ox.Quad(to_ox(s), to_ox(p), to_ox(o)) for s, p, o in triples)  # type: ignore[arg-type]
+    return store
+
+
+def run_stage(store: ox.Store, stage: str) -> None:
+    """Run every CONSTRUCT rule of a stage against the same state, then add all their results."""
+    produced: list[ox.Quad] = []
+    for _name, text in rules(stage):
+        result = store.query(text)
+        produced.extend(ox.Quad(t.subject, t.predicate, t.object) for t in result)  # type: ignore[union-attr]
+    store.extend(produced)
+
+
+_PATIENT_TYPES = """
+PREFIX haip: <https://w3id.org/haip/>
+SELECT ?patient ?class WHERE { ?patient a haip:Patient ; a ?class . }
+"""
+
+
+def reason(store: ox.Store) -> None:
+    """OWL 2 RL reasoning (reasonable) over the TBox plus each patient's fact classes.
+
+    Classifies patients into the population classes that the statements address; only the new
+    rdf:type triples about patients are added back to the store.
+    """
+    asserted = [(from_ox(row["patient"]), RDF.type, from_ox(row["class"])) for row in store.query(_PATIENT_TYPES)]  # type: ignore[index, union-attr]
+    if not asserted:
+        return
+    patients = {triple[0] for triple in asserted}
+    reasoner = reasonable.PyReasoner()
+    reasoner.from_graph(tbox_graph())
+    reasoner.from_graph(asserted)
+    haip = str(HAIP)
+    inferred = [
+        ox.Quad(to_ox(s), to_ox(p), to_ox(o))
+        for s, p, o in reasoner.reason()
+        if p == RDF.type and s in patients and isinstance(o, URIRef) and str(o).startswith(haip)
+    ]
+    store.extend(inferred)  # type: ignore[arg-type]
+
+
+def decide(triples: Iterable[tuple[Node, Node, Node]]) -> ox.Store:
+    """A store holding the knowledge base, the patients and every decision about them."""
+    store = new_store(triples)
+    for stage in STAGES_BEFORE_REASONING:
+        run_stage(store, stage)
+    reason(store)
+    for stage in STAGES_AFTER_REASONING:
+        run_stage(store, stage)
+    return store

@@ -1,0 +1,95 @@
+"""Read decisions out of the store (queries/report) into the JSON output contract."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import pyoxigraph as ox
+
+from . import resources
+from .namespaces import PREFIXES
+
+STATEMENTS = ("S1", "S2", "S3a", "S3b", "S4", "S5")
+SOURCE = {
+    "doi": "10.3747/co.21.1577",
+    "citation": "Karanicolas PJ et al. Curr Oncol 2014;21(1):e129-e136",
+    "policy": "decision policy v1",
+}
+
+Record = dict[str, Any]
+
+
+def _value(term: Any) -> Any:
+    if term is None:
+        return None
+    if isinstance(term, ox.Literal):
+        datatype = term.datatype.value
+        if datatype.endswith("#boolean"):
+            return term.value == "true"
+        if datatype.endswith("#integer"):
+            return int(term.value)
+        return term.value
+    return term.value
+
+
+def _select(store: ox.Store, name: str) -> list[dict[str, Any]]:
+    result = store.query(resources.query("report", name))
+    variables = [v.value for v in result.variables]  # type: ignore[union-attr]
+    return [{v: _value(row[v]) for v in variables} for row in result]  # type: ignore[union-attr]
+
+
+def records(store: ox.Store) -> dict[str, Record]:
+    """Output-contract records by patient IRI (without `patient`, `validation` and `source`)."""
+    out: dict[str, Record] = {}
+    for row in _select(store, "patient-decisions"):
+        out[row["patient"]] = {
+            "verdict": row["verdict"],
+            "conditions": [],
+            "statements": {},
+            "flags": [],
+            "clinical_risk_score": row["score"],
+        }
+    for row in _select(store, "statement-decisions"):
+        entry: Record = {"status": row["status"], "reasons": []}
+        if row["statement"] in ("S1", "S2") and row["status"] != "not-applicable":
+            entry["met"] = row["met"]
+        if row["exception"]:
+            entry["exception"] = row["exception"]
+        if row["overriddenBy"]:
+            entry["overridden_by"] = row["overriddenBy"]
+        out[row["patient"]]["statements"][row["statement"]] = entry
+    details: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for row in _select(store, "statement-explanations"):
+        bucket = details[(row["patient"], row["statement"], row["kind"])]
+        if row["value"] not in bucket:
+            bucket.append(row["value"])
+    for (patient, statement, kind), values in details.items():
+        entry = out[patient]["statements"][statement]
+        key = {"reason": "reasons", "missing": "missing", "conflict": "conflicts", "interpretation": "interpretations"}[kind]
+        entry[key] = values if kind == "reason" else sorted(values)
+    for record in out.values():
+        record["statements"] = {s: record["statements"][s] for s in STATEMENTS}
+        for statement in record["statements"].values():
+            if statement["status"] == "undetermined":
+                statement.setdefault("missing", [])
+                statement.setdefault("conflicts", [])
+    for row in _select(store, "patient-conditions"):
+        out[row["patient"]]["conditions"].append(row["condition"])
+    for row in _select(store, "patient-flags"):
+        out[row["patient"]]["flags"].append(row["flag"])
+    return out
+
+
+def conflicts(store: ox.Store) -> dict[str, list[dict[str, str]]]:
+    """Conflict warnings by patient IRI."""
+    out: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in sorted(_select(store, "patient-conflicts"), key=lambda r: (r["patient"], r["conflict"])):
+        out[row["patient"]].append({
+            "severity": "warning",
+            "key": row["key"],
+            "message": row["message"] + " The case is decided with these facts unknown.",
+            "shape": f"{PREFIXES['haipsh']}Conflict",
+            "conflict": row["conflict"],
+        })
+    return out

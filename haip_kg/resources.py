@@ -1,0 +1,71 @@
+"""The only module that knows where the Turtle and query files live.
+
+In an installed wheel they are package data under ``haip_kg/data``; in a source checkout they are the
+top-level ``ontology/``, ``shapes/``, ``queries/`` and ``examples/`` folders.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+@cache
+def root() -> Path:
+    """The folder that holds ontology/, shapes/, queries/ and examples/."""
+    installed = _PACKAGE / "data"
+    if (installed / "ontology").is_dir():
+        return installed
+    checkout = _PACKAGE.parent
+    if (checkout / "ontology").is_dir():
+        return checkout
+    raise FileNotFoundError(f"haip-kg data files not found under {installed} or {checkout}")
+
+
+def ontology_files() -> tuple[Path, ...]:
+    """The TBox, the statement knowledge base and the case-sheet mapping, in load order."""
+    base = root() / "ontology"
+    return (base / "haip.ttl", base / "statements.ttl", base / "casesheet.ttl")
+
+
+def tbox_file() -> Path:
+    return root() / "ontology" / "haip.ttl"
+
+
+def case_shapes_file() -> Path:
+    return root() / "shapes" / "case.shapes.ttl"
+
+
+def kb_shapes_file() -> Path:
+    return root() / "shapes" / "kb.shapes.ttl"
+
+
+def query_dir(kind: str) -> Path:
+    return root() / "queries" / kind
+
+
+def query(kind: str, name: str) -> str:
+    return (query_dir(kind) / f"{name}.rq").read_text(encoding="utf-8")
+
+
+def rule_files(stage: str) -> tuple[Path, ...]:
+    """Rule files of one stage (file names start with the stage), sorted by name."""
+    return tuple(sorted(query_dir("rules").glob(f"{stage}-*.rq")))
+
+
+def qc_files() -> tuple[Path, ...]:
+    return tuple(sorted(query_dir("qc").glob("*-violation.rq")))
+
+
+def all_turtle_files() -> tuple[Path, ...]:
+    return tuple(sorted([*root().glob("ontology/*.ttl"), *root().glob("shapes/*.ttl")]))
+
+
+def all_query_files() -> tuple[Path, ...]:
+    return tuple(sorted(root().glob("queries/**/*.rq")))
+
+
+def examples_dir() -> Path:
+    return root() / "examples"
