@@ -51,7 +51,7 @@ class KeyDef:
 
 
 @dataclass(frozen=True)
-class Mapping_:
+class CaseSheetMapping:
     keys: dict[str, KeyDef]
     sub_keys: dict[str, dict[str, KeyDef]]
     nodes: dict[URIRef, NodeTemplate]
@@ -84,7 +84,7 @@ def _opt(row: Any, name: str) -> Any:
 
 
 @cache
-def mapping() -> Mapping_:
+def mapping() -> CaseSheetMapping:
     """The case-sheet mapping, read once per process from the ontology files."""
     graph = Graph()
     for path in resources.ontology_files():
@@ -118,14 +118,14 @@ def mapping() -> Mapping_:
     codes: dict[URIRef, dict[str, URIRef]] = {}
     for row in graph.query(resources.query("mapping", "casesheet-codes")):
         codes.setdefault(row["class"], {})[str(row.code)] = row.individual
-    return Mapping_(keys, sub_keys, nodes, codes)
+    return CaseSheetMapping(keys, sub_keys, nodes, codes)
 
 
 def patient_iri(case_id: str) -> URIRef:
     return URIRef(CASE_BASE + quote(case_id, safe=""))
 
 
-def _term(value: Any, key: KeyDef, table: Mapping_) -> Node:
+def _term(value: Any, key: KeyDef, table: CaseSheetMapping) -> Node:
     """The RDF term for a scalar; a value of the wrong type stays a plain literal for SHACL to report."""
     if key.value_class is not None:
         if isinstance(value, str) and value in table.codes.get(key.value_class, {}):
@@ -148,7 +148,7 @@ def _term(value: Any, key: KeyDef, table: Mapping_) -> Node:
 
 
 class _Builder:
-    def __init__(self, patient: URIRef, table: Mapping_) -> None:
+    def __init__(self, patient: URIRef, table: CaseSheetMapping) -> None:
         self.patient = patient
         self.table = table
         self.triples: list[Triple] = []

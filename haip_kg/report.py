@@ -93,3 +93,11 @@ def conflicts(store: ox.Store) -> dict[str, list[dict[str, str]]]:
             "conflict": row["conflict"],
         })
     return out
+
+
+def decision_graph(store: ox.Store) -> bytes:
+    """The decisions with their provenance (queries/report/decision-graph.rq) as N-Triples."""
+    result = store.query(resources.query("report", "decision-graph"))
+    out = ox.Store()
+    out.extend(ox.Quad(t.subject, t.predicate, t.object) for t in result)  # type: ignore[union-attr]
+    return out.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph())

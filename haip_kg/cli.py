@@ -1,0 +1,106 @@
+"""The `haip-kg` command line.
+
+Exit codes: 0 every case was decided (warnings do not count) / every check passed; 1 some case was
+refused or a check failed; 2 usage error, or no input file could be read.
+Results go to stdout (or -o FILE), logs and progress to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import IO
+
+import click
+
+from . import __version__
+
+FORMATS = ("json", "jsonl", "markdown", "turtle")
+
+
+def _cases(paths: tuple[str, ...]) -> Iterator["inputs.Case"]:  # noqa: F821, UP037
+    from . import inputs
+
+    for source in inputs.expand(list(paths)):
+        yield from inputs.read(source)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="haip-kg")
+def main() -> None:
+    """Decide which 2014 HAIP consensus statements (doi:10.3747/co.21.1577) apply to each patient."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
+              help="json: an array in input order; jsonl: one object per line; markdown; turtle (RDF).")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Output file ('-': stdout).")
+@click.option("--batch-size", type=click.IntRange(1), default=500, show_default=True, help="Cases decided together.")
+def evaluate(paths: tuple[str, ...], fmt: str, output: IO[str], batch_size: int) -> None:
+    """Decide every case in PATHS (case-sheet .json/.csv, or .ttl/.nt/.jsonld; a folder means its files)."""
+    from . import evaluate as evaluation
+    from . import formats
+
+    counts = {"decided": 0, "refused": 0, "file_errors": 0}
+
+    def counted() -> Iterator[evaluation.Batch]:
+        for batch in evaluation.evaluate(_cases(paths), batch_size=batch_size):
+            for outcome in batch.outcomes:
+                if outcome.refused:
+                    counts["refused"] += 1
+                    if outcome.case.case_id is None and outcome.case.patient is None:
+                        counts["file_errors"] += 1
+                    for error in outcome.record["errors"]:
+                        where = f"{outcome.case.source}" + (f" case {outcome.case.case_id!r}" if outcome.case.case_id else "")
+                        click.echo(f"refused: {where}: {error['key'] or '-'}: {error['message']}", err=True)
+                else:
+                    counts["decided"] += 1
+            yield batch
+
+    formats.WRITERS[fmt](counted(), output)
+    click.echo(f"haip-kg: {counts['decided']} decided, {counts['refused']} refused", err=True)
+    if counts["decided"] == 0 and counts["refused"] == counts["file_errors"]:
+        sys.exit(2)
+    sys.exit(1 if counts["refused"] else 0)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+def validate(paths: tuple[str, ...]) -> None:
+    """Check cases against the input contract (SHACL) and report findings per case, without deciding."""
+    from . import evaluate as evaluation
+
+    refused = decided = 0
+    for batch in evaluation.evaluate(_cases(paths)):
+        for outcome in batch.outcomes:
+            record = outcome.record
+            label = f"{outcome.case.source}: {record['patient'] or '(no id)'}"
+            if outcome.refused:
+                refused += 1
+                click.echo(f"{label}: INVALID")
+                for error in record["errors"]:
+                    click.echo(f"  - {error['key'] or '-'}: {error['message']}")
+            else:
+                decided += 1
+                results = record["validation"]["results"]
+                click.echo(f"{label}: valid" + (f", {len(results)} warning(s)" if results else ""))
+                for result in results:
+                    click.echo(f"  - warning {result['key']}: {result['message']}")
+    click.echo(f"{decided} valid, {refused} invalid", err=True)
+    sys.exit(1 if refused else (2 if not decided else 0))
+
+
+@main.command()
+@click.option("--no-reasoner", is_flag=True, help="Skip the HermiT consistency check (no Java needed).")
+def check(no_reasoner: bool) -> None:
+    """Check the knowledge base: HermiT consistency, knowledge-base shapes, QC queries."""
+    from . import check as checks
+
+    failed = 0
+    for result in checks.run_all(with_reasoner=not no_reasoner):
+        click.echo(f"{'PASS' if result.passed else 'FAIL'}  {result.name}")
+        for detail in result.details:
+            click.echo(f"      {detail}")
+        failed += not result.passed
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,226 @@
+"""Read cases from files: case-sheet JSON (object, array or {"cases": [...]}), case-sheet CSV, and
+native RDF (Turtle, N-Triples, JSON-LD). Every case in a file becomes one `Case`, in file order; a file
+or case that cannot be read becomes a `Case` that carries its errors, so that none is lost."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+from rdflib import RDF, XSD, BNode, Graph, URIRef
+from rdflib.term import Node
+
+from . import casesheet
+from .casesheet import InputError, Triple
+from .namespaces import DCTERMS, HAIP
+
+CASE_SHEET_SUFFIXES = {".json", ".csv"}
+RDF_FORMATS = {".ttl": "turtle", ".nt": "nt", ".jsonld": "json-ld"}
+
+
+@dataclass(frozen=True)
+class Case:
+    source: str
+    position: int
+    case_id: str | None
+    patient: URIRef | None
+    triples: tuple[Triple, ...] = ()
+    errors: tuple[InputError, ...] = ()
+    node_keys: Mapping[Node, str] = field(default_factory=dict)
+
+
+def expand(paths: list[str]) -> list[str]:
+    """Files to read: a directory stands for its case files (not recursive; *.expected.json skipped)."""
+    out: list[str] = []
+    for given in paths:
+        path = Path(given)
+        if given != "-" and path.is_dir():
+            out += [
+                str(p) for p in sorted(path.iterdir())
+                if p.is_file() and p.suffix in CASE_SHEET_SUFFIXES | set(RDF_FORMATS)
+                and not p.name.endswith(".expected.json")
+            ]
+        else:
+            out.append(given)
+    return out
+
+
+def read(source: str) -> Iterator[Case]:
+    """All cases in one file ('-' is standard input, JSON or Turtle)."""
+    try:
+        if source == "-":
+            text = sys.stdin.read()
+            suffix = ".json" if text.lstrip()[:1] in ("{", "[") else ".ttl"
+        else:
+            suffix = Path(source).suffix.lower()
+            text = Path(source).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        yield Case(source, 0, None, None, errors=(InputError(None, f"cannot read {source}: {error}"),))
+        return
+    if suffix == ".csv":
+        yield from _from_sheets(source, _csv_rows(text))
+    elif suffix in RDF_FORMATS:
+        yield from _from_rdf(source, text, RDF_FORMATS[suffix])
+    elif suffix == ".json":
+        yield from _from_json(source, text)
+    else:
+        message = f"{source}: unknown file type {suffix!r}; use .json or .csv case sheets, or .ttl, .nt, .jsonld"
+        yield Case(source, 0, None, None, errors=(InputError(None, message),))
+
+
+def _from_json(source: str, text: str) -> Iterator[Case]:
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as error:
+        yield Case(source, 0, None, None, errors=(InputError(None, f"{source} is not valid JSON: {error}"),))
+        return
+    if isinstance(data, dict) and "@context" in data:
+        yield from _from_rdf(source, text, "json-ld")
+        return
+    if isinstance(data, dict) and isinstance(data.get("cases"), list) and "id" not in data:
+        data = data["cases"]
+    yield from _from_sheets(source, data if isinstance(data, list) else [data])
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number allowed in a case sheet")
+
+
+def _from_sheets(source: str, sheets: list[Any]) -> Iterator[Case]:
+    for position, sheet in enumerate(sheets):
+        if isinstance(sheet, _CsvError):
+            yield Case(source, position, sheet.case_id, None, errors=sheet.errors)
+            continue
+        conversion = casesheet.convert(sheet)
+        case_id = sheet.get("id") if isinstance(sheet, dict) and isinstance(sheet.get("id"), str) else None
+        errors = tuple(_with_suggestion(e) for e in conversion.errors)
+        yield Case(source, position, case_id, conversion.patient if case_id else None,
+                   conversion.triples, errors, conversion.node_keys)
+
+
+def _with_suggestion(error: InputError) -> InputError:
+    if error.key is None or not error.message.startswith("unknown key"):
+        return error
+    names = list(casesheet.mapping().keys)
+    close = get_close_matches(error.key, names, n=1)
+    return InputError(error.key, error.message + (f" Did you mean {close[0]!r}?" if close else ""))
+
+
+# --- CSV: the same keys as columns (spec/case-sheet.md) -------------------------------------------------
+
+@dataclass(frozen=True)
+class _CsvError:
+    case_id: str | None
+    errors: tuple[InputError, ...]
+
+
+_LAB_FIELDS = ("value", "unit", "uln")
+_LINE_FIELDS = ("regimen", "setting", "response", "progressed", "stopped_for_toxicity", "months_since_end")
+
+
+def _csv_rows(text: str) -> list[Any]:
+    reader = csv.DictReader(io.StringIO(text))
+    return [_csv_case(row, line) for line, row in enumerate(reader, start=2)]
+
+
+def _typed(cell: str, key: casesheet.KeyDef) -> Any:
+    """A CSV cell as the JSON value it stands for (left as text when it is not of the key's type)."""
+    if key.datatype == XSD.boolean and cell in ("true", "false"):
+        return cell == "true"
+    if key.datatype == XSD.integer:
+        try:
+            return int(cell)
+        except ValueError:
+            return cell
+    if key.datatype == XSD.decimal:
+        try:
+            return float(cell)
+        except ValueError:
+            return cell
+    return cell
+
+
+def _csv_case(row: dict[str | None, Any], line: int) -> Any:
+    table = casesheet.mapping()
+    case: dict[str, Any] = {}
+    errors: list[InputError] = []
+    for column, raw in row.items():
+        if column is None:
+            errors.append(InputError(None, f"row {line} has more cells than the header"))
+            continue
+        cell = (raw or "").strip()
+        if not cell or column.startswith("_"):
+            continue
+        lab, _, part = column.rpartition("_")
+        if column in table.keys and table.keys[column].shape in ("scalar", "list"):
+            key = table.keys[column]
+            if key.shape == "list":
+                case[column] = [] if cell == "none" else [_typed(c.strip(), key) for c in cell.split(";")]
+            else:
+                case[column] = _typed(cell, key)
+        elif column == "systemic_lines":
+            case[column] = [] if cell == "none" else [_csv_line(item, table) for item in cell.split(";")]
+        elif part in _LAB_FIELDS and lab in table.keys and table.keys[lab].shape == "object":
+            field_def = table.sub_keys[lab][part]
+            case.setdefault(lab, {})[part] = _typed(cell, field_def)
+        else:
+            case[column] = cell  # reported by the converter as an unknown key
+    if errors:
+        return _CsvError(case.get("id"), tuple(errors))
+    return case
+
+
+def _csv_line(item: str, table: casesheet.CaseSheetMapping) -> dict[str, Any]:
+    fields = table.sub_keys["systemic_lines"]
+    cells = [c.strip() for c in item.split("|")]
+    line: dict[str, Any] = {}
+    for name, cell in zip(_LINE_FIELDS, cells, strict=False):
+        if cell:
+            line[name] = _typed(cell, fields[name])
+    if len(cells) > len(_LINE_FIELDS):
+        line["_extra"] = cells[len(_LINE_FIELDS):]
+    return line
+
+
+# --- native RDF -----------------------------------------------------------------------------------------
+
+def _from_rdf(source: str, text: str, rdf_format: str) -> Iterator[Case]:
+    graph = Graph()
+    try:
+        graph.parse(data=text, format=rdf_format)
+    except Exception as error:  # rdflib raises many parser-specific types
+        yield Case(source, 0, None, None, errors=(InputError(None, f"{source} is not valid {rdf_format}: {error}"),))
+        return
+    patients = sorted(set(graph.subjects(RDF.type, HAIP.Patient)), key=str)
+    if not patients:
+        yield Case(source, 0, None, None, errors=(InputError(None, f"{source} describes no haip:Patient"),))
+        return
+    for position, patient in enumerate(patients):
+        identifier = graph.value(patient, DCTERMS.identifier)
+        case_id = str(identifier) if identifier is not None else str(patient)
+        if not isinstance(patient, URIRef):
+            yield Case(source, position, case_id, None,
+                       errors=(InputError(None, "a patient must be named by an IRI, not a blank node"),))
+            continue
+        yield Case(source, position, case_id, patient, tuple(_reachable(graph, patient)))
+
+
+def _reachable(graph: Graph, start: Node) -> Iterator[Triple]:
+    """The triples about the patient and the nodes it links to (stopping at other patients)."""
+    seen = {start}
+    todo = [start]
+    while todo:
+        subject = todo.pop()
+        for _s, p, o in graph.triples((subject, None, None)):
+            yield (subject, p, o)
+            if isinstance(o, URIRef | BNode) and o not in seen and (o, RDF.type, HAIP.Patient) not in graph:
+                if any(True for _ in graph.triples((o, None, None))):
+                    seen.add(o)
+                    todo.append(o)
