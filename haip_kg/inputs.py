@@ -99,7 +99,8 @@ def _from_sheets(source: str, sheets: list[Any]) -> Iterator[Case]:
             yield Case(source, position, sheet.case_id, None, errors=sheet.errors)
             continue
         conversion = casesheet.convert(sheet)
-        case_id = sheet.get("id") if isinstance(sheet, dict) and isinstance(sheet.get("id"), str) else None
+        raw_id = sheet.get("id") if isinstance(sheet, dict) else None
+        case_id = raw_id if isinstance(raw_id, str) and raw_id.strip() else None
         errors = tuple(_with_suggestion(e) for e in conversion.errors)
         yield Case(source, position, case_id, conversion.patient if case_id else None,
                    conversion.triples, errors, conversion.node_keys)

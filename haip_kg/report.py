@@ -59,18 +59,18 @@ def records(store: ox.Store) -> dict[str, Record]:
         if row["overriddenBy"]:
             entry["overridden_by"] = row["overriddenBy"]
         out[row["patient"]]["statements"][row["statement"]] = entry
-    details: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for row in _select(store, "statement-explanations"):
-        bucket = details[(row["patient"], row["statement"], row["kind"])]
-        if row["value"] not in bucket:
-            bucket.append(row["value"])
-    for (patient, statement, kind), values in details.items():
-        entry = out[patient]["statements"][statement]
-        key = {"reason": "reasons", "missing": "missing", "conflict": "conflicts", "interpretation": "interpretations"}[kind]
-        entry[key] = values if kind == "reason" else sorted(values)
+    for kind, field in (("reasons", "reasons"), ("interpretations", "interpretations"),
+                        ("missing", "missing"), ("conflicts", "conflicts")):
+        for row in _select(store, f"explanation-{kind}"):
+            values = out[row["patient"]]["statements"][row["statement"]].setdefault(field, [])
+            if row["value"] not in values:
+                values.append(row["value"])
     for record in out.values():
         record["statements"] = {s: record["statements"][s] for s in STATEMENTS}
         for statement in record["statements"].values():
+            for field in ("interpretations", "missing", "conflicts"):
+                if field in statement:
+                    statement[field].sort()
             if statement["status"] == "undetermined":
                 statement.setdefault("missing", [])
                 statement.setdefault("conflicts", [])

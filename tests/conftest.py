@@ -1,0 +1,35 @@
+"""Shared helpers: decide case sheets in one batch, and the files under tests/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from haip_kg import evaluate, inputs
+
+TESTS = Path(__file__).parent
+CASES = TESTS / "cases"
+
+
+def decide_sheets(sheets: list[dict[str, Any]], source: str = "test") -> list[dict[str, Any]]:
+    """Output records for case sheets, in order, decided together."""
+    cases = list(inputs._from_sheets(source, sheets))
+    return [outcome.record for batch in evaluate.evaluate(cases) for outcome in batch.outcomes]
+
+
+def case_files() -> list[Path]:
+    return sorted(p for p in CASES.iterdir() if p.suffix in (".json", ".ttl") and not p.name.endswith(".expected.json"))
+
+
+@pytest.fixture(scope="session")
+def decided_cases() -> dict[str, dict[str, Any]]:
+    """Every case under tests/cases decided in one run (as the CLI would), by case id."""
+    batches = evaluate.evaluate(c for path in case_files() for c in inputs.read(str(path)))
+    return {o.record["patient"]: o.record for batch in batches for o in batch.outcomes}
+
+
+def load(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,119 @@
+"""Reading cases: JSON shapes, CSV, native Turtle and JSON-LD, and bad input that loses nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conftest import decide_sheets
+from haip_kg import evaluate, inputs
+
+INPUTS = Path(__file__).parent / "inputs"
+COMPLETE_CENTRE = {f"centre_{k}": "yes" for k in
+                   ("hpb_surgery", "medical_oncology", "interventional_radiology", "nursing", "nuclear_medicine")}
+
+
+def _records(*paths: Path | str) -> list[dict[str, Any]]:
+    cases = [c for p in inputs.expand([str(x) for x in paths]) for c in inputs.read(p)]
+    return [o.record for b in evaluate.evaluate(cases) for o in b.outcomes]
+
+
+def _decisions(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(r["patient"], r["verdict"], tuple((s, v["status"], v.get("met")) for s, v in r["statements"].items()))
+            for r in records]
+
+
+def test_csv_reads_as_the_same_cases_as_json() -> None:
+    from_csv = _records(INPUTS / "cases.csv")
+    from_json = _records(INPUTS / "cases-as-json.json")
+    assert [r["patient"] for r in from_csv] == ["csv-001", "csv-002", "csv-003"]
+    assert _decisions(from_csv) == _decisions(from_json)
+    assert [r["verdict"] for r in from_csv] == ["consider", "acceptable", "not-recommended"]
+    assert from_csv[0]["flags"] == ["beyond-second-line"]
+
+
+def test_json_object_array_and_cases_wrapper_are_the_same(tmp_path: Path) -> None:
+    sheet = {"id": "one", "primary_site": "colon", "histology": "adenocarcinoma", "liver_metastases": True}
+    shapes = {"object.json": sheet, "array.json": [sheet], "wrapped.json": {"cases": [sheet]}}
+    results = []
+    for name, content in shapes.items():
+        (tmp_path / name).write_text(json.dumps(content))
+        results.append(_decisions(_records(tmp_path / name)))
+    assert results[0] == results[1] == results[2]
+    assert results[0][0][1] == "undetermined"
+
+
+def test_native_turtle_patients_are_decided() -> None:
+    records = {r["patient"]: r for r in _records(INPUTS / "two-patients.ttl")}
+    assert records["ttl-1"]["verdict"] == "not-applicable"
+    assert records["ttl-2"]["verdict"] == "not-recommended"
+    assert records["ttl-2"]["statements"]["S4"]["status"] == "applies"
+
+
+def test_jsonld_patient_is_decided() -> None:
+    (record,) = _records(INPUTS / "one-patient.jsonld")
+    assert record["patient"] == "jsonld-1"
+    assert record["verdict"] == "not-applicable"
+    assert "primary site anal canal: not colorectal" in record["statements"]["S3a"]["reasons"]
+
+
+def test_unknown_key_is_refused_with_a_suggestion() -> None:
+    (record,) = decide_sheets([{"id": "typo", "primary_sit": "colon"}])
+    assert record["errors"][0]["key"] == "primary_sit"
+    assert "did you mean 'primary_site'" in record["errors"][0]["message"].lower()
+
+
+def test_wrong_structures_are_refused_with_the_key() -> None:
+    sheets = [
+        {"id": "a", "systemic_lines": {"regimen": "FOLFOX"}},
+        {"id": "b", "cea": 12},
+        {"id": "c", "age": [60]},
+        {"id": "d", "extrahepatic_sites": "lung"},
+        {"id": "e", "systemic_lines": [{"regimen": "FOLFOX", "cycles": 6}]},
+    ]
+    keys = [[e["key"] for e in r["errors"]] for r in decide_sheets(sheets)]
+    assert keys == [["systemic_lines"], ["cea"], ["age"], ["extrahepatic_sites"], ["systemic_lines[0].cycles"]]
+
+
+def test_missing_or_bad_id_and_non_objects_are_refused() -> None:
+    records = decide_sheets([{"primary_site": "colon"}, {"id": 7}, {"id": "  "}, ["not", "an", "object"]])
+    assert [r["patient"] for r in records] == [None, None, None, None]
+    assert [r["errors"][0]["key"] for r in records] == ["id", "id", "id", None]
+
+
+def test_later_duplicate_id_is_refused_and_the_first_is_decided() -> None:
+    sheet = {"id": "twice", "primary_site": "colon"}
+    first, second = decide_sheets([sheet, dict(sheet)])
+    assert "verdict" in first
+    assert second["errors"][0]["key"] == "id" and "duplicate" in second["errors"][0]["message"]
+
+
+def test_one_broken_case_in_a_large_batch_loses_nothing() -> None:
+    sheets: list[dict[str, Any]] = [
+        {"id": f"p{i}", "primary_site": "colon", "histology": "adenocarcinoma", "liver_metastases": True,
+         "resectability": "unresectable", "resectability_assessed_by": "mdt", "systemic_lines": [], **COMPLETE_CENTRE}
+        for i in range(600)
+    ]
+    sheets[321]["ecog"] = "poor"
+    cases = list(inputs._from_sheets("big.json", sheets))
+    records = [o.record for b in evaluate.evaluate(cases, batch_size=250) for o in b.outcomes]
+    assert [r["patient"] for r in records] == [f"p{i}" for i in range(600)]
+    refused = [r for r in records if "errors" in r]
+    assert [r["patient"] for r in refused] == ["p321"]
+    assert refused[0]["errors"][0]["key"] == "ecog"
+    assert all(r["statements"]["S3b"]["status"] == "applies" for r in records if "errors" not in r)
+
+
+def test_malformed_files_become_error_records_and_other_files_are_still_read() -> None:
+    records = _records(INPUTS / "malformed.json", INPUTS / "malformed.ttl", INPUTS / "cases.csv")
+    assert [r["patient"] for r in records] == [None, None, "csv-001", "csv-002", "csv-003"]
+    assert "not valid JSON" in records[0]["errors"][0]["message"]
+    assert records[0]["source"].endswith("malformed.json")
+    assert "not valid turtle" in records[1]["errors"][0]["message"]
+
+
+def test_folder_expands_to_its_case_files_in_name_order() -> None:
+    files = inputs.expand([str(INPUTS)])
+    assert [Path(f).name for f in files] == sorted(Path(f).name for f in files)
+    assert not any(f.endswith(".expected.json") for f in files)
