@@ -78,9 +78,23 @@ class Conversion:
     """Key-path prefix of each node made for the case (e.g. ``systemic_lines[1]``), for messages."""
 
 
-def _opt(row: Any, name: str) -> Any:
-    value = row[name]
-    return value if value is not None else None
+def _rows(graph: Graph, name: str) -> list[dict[str, Any]]:
+    """Rows of a mapping query (queries/mapping) as dictionaries; unbound variables are absent."""
+    return [row.asdict() for row in graph.query(resources.query("mapping", name))]  # type: ignore[union-attr]
+
+
+def _key(row: dict[str, Any]) -> KeyDef:
+    scalar = row.get("acceptsScalar")
+    return KeyDef(
+        row["key"],
+        str(row["name"]),
+        str(row["shape"]),
+        row.get("property"),
+        row.get("datatype"),
+        row.get("valueClass"),
+        bool(scalar is not None and scalar.toPython()),
+        row.get("node"),
+    )
 
 
 @cache
@@ -89,35 +103,29 @@ def mapping() -> CaseSheetMapping:
     graph = Graph()
     for path in resources.ontology_files():
         graph.parse(path, format="turtle")
-    nodes: dict[URIRef, NodeTemplate] = {}
-    for row in graph.query(resources.query("mapping", "casesheet-nodes")):
-        nodes[row.node] = NodeTemplate(
-            row.node, str(row.slug), row.nodeClass, row.link, _opt(row, "parentNode"),
-            _opt(row, "fixedProperty"), _opt(row, "fixedValue"), _opt(row, "indexProperty"),
+    nodes = {
+        row["node"]: NodeTemplate(
+            row["node"],
+            str(row["slug"]),
+            row["nodeClass"],
+            row["link"],
+            row.get("parentNode"),
+            row.get("fixedProperty"),
+            row.get("fixedValue"),
+            row.get("indexProperty"),
         )
-    keys: dict[str, KeyDef] = {}
+        for row in _rows(graph, "casesheet-nodes")
+    }
+    rows = _rows(graph, "casesheet-keys")
+    keys = {str(row["name"]): _key(row) for row in rows if "parent" not in row}
+    names = {definition.iri: name for name, definition in keys.items()}
     sub_keys: dict[str, dict[str, KeyDef]] = {}
-    parents: dict[URIRef, str] = {}
-    rows = list(graph.query(resources.query("mapping", "casesheet-keys")))
     for row in rows:
-        definition = KeyDef(
-            row.key, str(row.name), str(row.shape), _opt(row, "property"), _opt(row, "datatype"),
-            _opt(row, "valueClass"), bool(row.acceptsScalar and row.acceptsScalar.toPython()), _opt(row, "node"),
-        )
-        if row.parent is None:
-            keys[definition.name] = definition
-            parents[row.key] = definition.name
-    for row in rows:
-        if row.parent is not None:
-            definition = KeyDef(
-                row.key, str(row.name), str(row.shape), _opt(row, "property"), _opt(row, "datatype"),
-                _opt(row, "valueClass"), bool(row.acceptsScalar and row.acceptsScalar.toPython()),
-                _opt(row, "node"),
-            )
-            sub_keys.setdefault(parents[row.parent], {})[definition.name] = definition
+        if "parent" in row:
+            sub_keys.setdefault(names[row["parent"]], {})[str(row["name"])] = _key(row)
     codes: dict[URIRef, dict[str, URIRef]] = {}
-    for row in graph.query(resources.query("mapping", "casesheet-codes")):
-        codes.setdefault(row["class"], {})[str(row.code)] = row.individual
+    for row in _rows(graph, "casesheet-codes"):
+        codes.setdefault(row["class"], {})[str(row["code"])] = row["individual"]
     return CaseSheetMapping(keys, sub_keys, nodes, codes)
 
 
@@ -209,7 +217,9 @@ class _Builder:
 
     def add_object(self, key: KeyDef, value: Any, subject: URIRef, path: str) -> None:
         if not isinstance(value, dict):
-            self.error(path, f"{path} must be an object with keys {', '.join(sorted(self.table.sub_keys[key.name]))}")
+            self.error(
+                path, f"{path} must be an object with keys {', '.join(sorted(self.table.sub_keys[key.name]))}"
+            )
             return
         fields = self.table.sub_keys[key.name]
         for name, item in value.items():
@@ -217,7 +227,9 @@ class _Builder:
                 continue
             field_def = fields.get(name)
             if field_def is None:
-                self.error(f"{path}.{name}", f"unknown key {name!r} in {path}; allowed: {', '.join(sorted(fields))}")
+                self.error(
+                    f"{path}.{name}", f"unknown key {name!r} in {path}; allowed: {', '.join(sorted(fields))}"
+                )
                 continue
             self.scalar(subject, field_def, item, f"{path}.{name}")
 
@@ -239,11 +251,17 @@ def convert(case: Any) -> Conversion:
         return Conversion(URIRef(CASE_BASE), (), (InputError(None, "a case must be a JSON object"),))
     case_id = case.get("id")
     if not isinstance(case_id, str) or not case_id.strip():
-        message = "the key 'id' is required: a non-empty string" if case_id is None else (
-            f"id must be a non-empty string, not {case_id!r}")
+        message = (
+            "the key 'id' is required: a non-empty string"
+            if case_id is None
+            else (f"id must be a non-empty string, not {case_id!r}")
+        )
         return Conversion(URIRef(CASE_BASE), (), (InputError("id", message),))
     builder = _Builder(patient_iri(case_id), table)
-    builder.triples += [(builder.patient, RDF.type, HAIP.Patient), (builder.patient, DCTERMS.identifier, Literal(case_id))]
+    builder.triples += [
+        (builder.patient, RDF.type, HAIP.Patient),
+        (builder.patient, DCTERMS.identifier, Literal(case_id)),
+    ]
     for name, value in case.items():
         if name == "id" or name.startswith("_") or value is None:
             continue

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyshacl import validate as shacl_validate
-from rdflib import Graph
+from rdflib import OWL, Graph
 
 from . import resources
 
@@ -37,6 +37,7 @@ def hermit_consistency(extra: Graph | None = None) -> CheckResult:
         graph = knowledge_base()
         if extra is not None:
             graph += extra
+        graph.remove((None, OWL.imports, None))  # everything imported is already in the graph
         graph.serialize(path, format="nt", encoding="utf-8")
         world = owlready2.World()
         ontology = world.get_ontology(path.as_uri()).load(format="ntriples")
@@ -53,19 +54,23 @@ def hermit_consistency(extra: Graph | None = None) -> CheckResult:
 
 def kb_shapes() -> CheckResult:
     conforms, _graph, text = shacl_validate(
-        knowledge_base(), shacl_graph=Graph().parse(resources.kb_shapes_file(), format="turtle"),
+        knowledge_base(),
+        shacl_graph=Graph().parse(resources.kb_shapes_file(), format="turtle"),
         inference="none",
     )
-    return CheckResult("knowledge-base shapes (shapes/kb.shapes.ttl)", bool(conforms),
-                       () if conforms else (str(text),))
+    return CheckResult(
+        "knowledge-base shapes (shapes/kb.shapes.ttl)", bool(conforms), () if conforms else (str(text),)
+    )
 
 
 def qc_queries() -> list[CheckResult]:
     graph = knowledge_base()
     out = []
     for path in resources.qc_files():
-        rows = list(graph.query(path.read_text(encoding="utf-8")))
-        out.append(CheckResult(f"QC {path.name}", not rows, tuple(" ".join(str(v) for v in row) for row in rows)))
+        result = graph.query(path.read_text(encoding="utf-8"))
+        rows = [row.asdict() for row in result]  # type: ignore[union-attr]
+        details = tuple(" ".join(str(v) for v in row.values()) for row in rows)
+        out.append(CheckResult(f"QC {path.name}", not rows, details))
     return out
 
 

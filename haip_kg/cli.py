@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
 from . import __version__
 
+if TYPE_CHECKING:
+    from .inputs import Case
+
 FORMATS = ("json", "jsonl", "markdown", "turtle")
 
 
-def _cases(paths: tuple[str, ...]) -> Iterator["inputs.Case"]:  # noqa: F821, UP037
+def _cases(paths: tuple[str, ...]) -> Iterator[Case]:
     from . import inputs
 
     for source in inputs.expand(list(paths)):
@@ -33,10 +36,20 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True,
-              help="json: an array in input order; jsonl: one object per line; markdown; turtle (RDF).")
-@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Output file ('-': stdout).")
-@click.option("--batch-size", type=click.IntRange(1), default=500, show_default=True, help="Cases decided together.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="json",
+    show_default=True,
+    help="json: an array in input order; jsonl: one object per line; markdown; turtle (RDF).",
+)
+@click.option(
+    "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Output file ('-': stdout)."
+)
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=500, show_default=True, help="Cases decided together."
+)
 def evaluate(paths: tuple[str, ...], fmt: str, output: IO[str], batch_size: int) -> None:
     """Decide every case in PATHS (case-sheet .json/.csv, or .ttl/.nt/.jsonld; a folder means its files)."""
     from . import evaluate as evaluation
@@ -52,7 +65,9 @@ def evaluate(paths: tuple[str, ...], fmt: str, output: IO[str], batch_size: int)
                     if outcome.case.case_id is None and outcome.case.patient is None:
                         counts["file_errors"] += 1
                     for error in outcome.record["errors"]:
-                        where = f"{outcome.case.source}" + (f" case {outcome.case.case_id!r}" if outcome.case.case_id else "")
+                        where = f"{outcome.case.source}" + (
+                            f" case {outcome.case.case_id!r}" if outcome.case.case_id else ""
+                        )
                         click.echo(f"refused: {where}: {error['key'] or '-'}: {error['message']}", err=True)
                 else:
                     counts["decided"] += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
+from typing import Any
 
 import pyoxigraph as ox
 import reasonable
@@ -46,6 +47,30 @@ def from_ox(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> Node:
     return Literal(term.value, datatype=URIRef(term.datatype.value))
 
 
+def quad(s: Node, p: Node, o: Node) -> ox.Quad:
+    """An Oxigraph quad in the default graph from rdflib terms."""
+    return ox.Quad(to_ox(s), to_ox(p), to_ox(o))  # type: ignore[arg-type]
+
+
+def constructed(store: ox.Store, query: str) -> list[ox.Quad]:
+    """The triples a CONSTRUCT query builds, as quads to add to a store."""
+    result = store.query(query)
+    assert isinstance(result, ox.QueryTriples), "rule files are CONSTRUCT queries"
+    return [ox.Quad(t.subject, t.predicate, t.object) for t in result]
+
+
+def solutions(store: ox.Store, query: str) -> list[dict[str, Any]]:
+    """The rows of a SELECT query, by variable name (unbound variables are None)."""
+    result = store.query(query)
+    assert isinstance(result, ox.QuerySolutions), "expected a SELECT query"
+    names = [v.value for v in result.variables]
+    return [{name: row[name] for name in names} for row in result]
+
+
+def ntriples(store: ox.Store) -> bytes:
+    return store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph()) or b""
+
+
 @cache
 def knowledge_base_ntriples() -> bytes:
     """The ontology, statements and case-sheet mapping with their OWL 2 RL closure, as N-Triples.
@@ -60,13 +85,13 @@ def knowledge_base_ntriples() -> bytes:
     reasoner = reasonable.PyReasoner()
     reasoner.from_graph(graph)
     store = ox.Store()
-    store.extend(ox.Quad(to_ox(s), to_ox(p), to_ox(o)) for s, p, o in graph)  # type: ignore[arg-type]
+    store.extend(quad(s, p, o) for s, p, o in graph)
     store.extend(
-        ox.Quad(to_ox(s), to_ox(p), to_ox(o))  # type: ignore[arg-type]
+        quad(s, p, o)
         for s, p, o in reasoner.reason()
         if isinstance(s, URIRef) and isinstance(o, URIRef | Literal)
     )
-    return store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph())
+    return ntriples(store)
 
 
 @cache
@@ -83,7 +108,7 @@ def rules(stage: str) -> tuple[tuple[str, str], ...]:
 def new_store(triples: Iterable[tuple[Node, Node, Node]]) -> ox.Store:
     store = ox.Store()
     store.load(knowledge_base_ntriples(), format=ox.RdfFormat.N_TRIPLES)
-    store.extend(ox.Quad(to_ox(s), to_ox(p), to_ox(o)) for s, p, o in triples)  # type: ignore[arg-type]
+    store.extend(quad(s, p, o) for s, p, o in triples)
     return store
 
 
@@ -91,8 +116,7 @@ def run_stage(store: ox.Store, stage: str) -> None:
     """Run every CONSTRUCT rule of a stage against the same state, then add all their results."""
     produced: list[ox.Quad] = []
     for _name, text in rules(stage):
-        result = store.query(text)
-        produced.extend(ox.Quad(t.subject, t.predicate, t.object) for t in result)  # type: ignore[union-attr]
+        produced += constructed(store, text)
     store.extend(produced)
 
 
@@ -108,7 +132,9 @@ def reason(store: ox.Store) -> None:
     Classifies patients into the population classes that the statements address; only the new
     rdf:type triples about patients are added back to the store.
     """
-    asserted = [(from_ox(row["patient"]), RDF.type, from_ox(row["class"])) for row in store.query(_PATIENT_TYPES)]  # type: ignore[index, union-attr]
+    asserted = [
+        (from_ox(row["patient"]), RDF.type, from_ox(row["class"])) for row in solutions(store, _PATIENT_TYPES)
+    ]
     if not asserted:
         return
     patients = {triple[0] for triple in asserted}
@@ -117,11 +143,11 @@ def reason(store: ox.Store) -> None:
     reasoner.from_graph(asserted)
     haip = str(HAIP)
     inferred = [
-        ox.Quad(to_ox(s), to_ox(p), to_ox(o))
+        quad(s, p, o)
         for s, p, o in reasoner.reason()
         if p == RDF.type and s in patients and isinstance(o, URIRef) and str(o).startswith(haip)
     ]
-    store.extend(inferred)  # type: ignore[arg-type]
+    store.extend(inferred)
 
 
 def decide(triples: Iterable[tuple[Node, Node, Node]]) -> ox.Store:

@@ -46,14 +46,15 @@ def _refuse_duplicates(cases: Iterable[Case]) -> Iterator[Case]:
     """Of two cases with the same id in one run, the later one is refused."""
     first: dict[str, Case] = {}
     for case in cases:
-        if case.case_id is not None and not case.errors:
-            earlier = first.get(case.case_id)
-            if earlier is not None:
-                message = (f"duplicate id {case.case_id!r}: already used by case {earlier.position + 1} of "
-                           f"{earlier.source}; ids must be unique")
-                case = Case(case.source, case.position, case.case_id, None, errors=(InputError("id", message),))
-            else:
-                first[case.case_id] = case
+        case_id = case.case_id
+        if case_id is not None and not case.errors:
+            earlier = first.setdefault(case_id, case)
+            if earlier is not case:
+                message = (
+                    f"duplicate id {case_id!r}: already used by case {earlier.position + 1} of "
+                    f"{earlier.source}; ids must be unique"
+                )
+                case = Case(case.source, case.position, case_id, None, errors=(InputError("id", message),))
         yield case
 
 
@@ -89,11 +90,16 @@ def decide_batch(cases: list[Case]) -> Batch:
         patient = str(case.patient)
         results = [
             {"severity": f.severity, "key": f.key, "message": f.message, "shape": f.shape}
-            for f in findings.get(i, []) if f.severity != "violation"
+            for f in findings.get(i, [])
+            if f.severity != "violation"
         ] + warnings.get(patient, [])
-        record = {"patient": case.case_id, **records[patient],
-                  "validation": {"conforms": True, "results": results},
-                  "source": case.source, "consensus": dict(report.SOURCE)}
+        record = {
+            "patient": case.case_id,
+            **records[patient],
+            "validation": {"conforms": True, "results": results},
+            "source": case.source,
+            "consensus": dict(report.SOURCE),
+        }
         outcomes.append(Outcome(case, record))
     return Batch(outcomes, decisions)
 

@@ -44,10 +44,14 @@ def _markdown(record: Record) -> str:
     for name, statement in record["statements"].items():
         met = statement.get("met", "")
         met_text = "" if met == "" else ("unknown" if met is None else str(met).lower())
-        status = statement["status"] + (f" (overridden by {statement['overridden_by']})" if "overridden_by" in statement else "")
+        status = statement["status"] + (
+            f" (overridden by {statement['overridden_by']})" if "overridden_by" in statement else ""
+        )
         status += f" (exception: {statement['exception']})" if "exception" in statement else ""
-        lines.append(f"| {name} | {status} | {met_text} | {'; '.join(statement['reasons'])} | "
-                     f"{', '.join(statement.get('missing', []))} |")
+        lines.append(
+            f"| {name} | {status} | {met_text} | {'; '.join(statement['reasons'])} | "
+            f"{', '.join(statement.get('missing', []))} |"
+        )
     interpretations = sorted({i for s in record["statements"].values() for i in s.get("interpretations", [])})
     lines += ["", "Interpretations relied on: " + (", ".join(interpretations) or "none")]
     if record["flags"]:
@@ -60,8 +64,10 @@ def _markdown(record: Record) -> str:
 
 
 def write_markdown(batches: Iterable[Batch], out: IO[str]) -> None:
-    out.write("# HAIP consensus decisions\n\nSource: Karanicolas et al., Curr Oncol 2014;21(1):e129-e136, "
-              "doi:10.3747/co.21.1577; decision policy v1.\n\n")
+    out.write(
+        "# HAIP consensus decisions\n\nSource: Karanicolas et al., Curr Oncol 2014;21(1):e129-e136, "
+        "doi:10.3747/co.21.1577; decision policy v1.\n\n"
+    )
     for batch in batches:
         for outcome in batch.outcomes:
             out.write(_markdown(outcome.record) + "\n")

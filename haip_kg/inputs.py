@@ -43,8 +43,10 @@ def expand(paths: list[str]) -> list[str]:
         path = Path(given)
         if given != "-" and path.is_dir():
             out += [
-                str(p) for p in sorted(path.iterdir())
-                if p.is_file() and p.suffix in CASE_SHEET_SUFFIXES | set(RDF_FORMATS)
+                str(p)
+                for p in sorted(path.iterdir())
+                if p.is_file()
+                and p.suffix in CASE_SHEET_SUFFIXES | set(RDF_FORMATS)
                 and not p.name.endswith(".expected.json")
             ]
         else:
@@ -71,7 +73,9 @@ def read(source: str) -> Iterator[Case]:
     elif suffix == ".json":
         yield from _from_json(source, text)
     else:
-        message = f"{source}: unknown file type {suffix!r}; use .json or .csv case sheets, or .ttl, .nt, .jsonld"
+        message = (
+            f"{source}: unknown file type {suffix!r}; use .json or .csv case sheets, or .ttl, .nt, .jsonld"
+        )
         yield Case(source, 0, None, None, errors=(InputError(None, message),))
 
 
@@ -102,8 +106,15 @@ def _from_sheets(source: str, sheets: list[Any]) -> Iterator[Case]:
         raw_id = sheet.get("id") if isinstance(sheet, dict) else None
         case_id = raw_id if isinstance(raw_id, str) and raw_id.strip() else None
         errors = tuple(_with_suggestion(e) for e in conversion.errors)
-        yield Case(source, position, case_id, conversion.patient if case_id else None,
-                   conversion.triples, errors, conversion.node_keys)
+        yield Case(
+            source,
+            position,
+            case_id,
+            conversion.patient if case_id else None,
+            conversion.triples,
+            errors,
+            conversion.node_keys,
+        )
 
 
 def _with_suggestion(error: InputError) -> InputError:
@@ -115,6 +126,7 @@ def _with_suggestion(error: InputError) -> InputError:
 
 
 # --- CSV: the same keys as columns (spec/case-sheet.md) -------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _CsvError:
@@ -186,18 +198,21 @@ def _csv_line(item: str, table: casesheet.CaseSheetMapping) -> dict[str, Any]:
         if cell:
             line[name] = _typed(cell, fields[name])
     if len(cells) > len(_LINE_FIELDS):
-        line["_extra"] = cells[len(_LINE_FIELDS):]
+        line["_extra"] = cells[len(_LINE_FIELDS) :]
     return line
 
 
 # --- native RDF -----------------------------------------------------------------------------------------
+
 
 def _from_rdf(source: str, text: str, rdf_format: str) -> Iterator[Case]:
     graph = Graph()
     try:
         graph.parse(data=text, format=rdf_format)
     except Exception as error:  # rdflib raises many parser-specific types
-        yield Case(source, 0, None, None, errors=(InputError(None, f"{source} is not valid {rdf_format}: {error}"),))
+        yield Case(
+            source, 0, None, None, errors=(InputError(None, f"{source} is not valid {rdf_format}: {error}"),)
+        )
         return
     patients = sorted(set(graph.subjects(RDF.type, HAIP.Patient)), key=str)
     if not patients:
@@ -207,8 +222,13 @@ def _from_rdf(source: str, text: str, rdf_format: str) -> Iterator[Case]:
         identifier = graph.value(patient, DCTERMS.identifier)
         case_id = str(identifier) if identifier is not None else str(patient)
         if not isinstance(patient, URIRef):
-            yield Case(source, position, case_id, None,
-                       errors=(InputError(None, "a patient must be named by an IRI, not a blank node"),))
+            yield Case(
+                source,
+                position,
+                case_id,
+                None,
+                errors=(InputError(None, "a patient must be named by an IRI, not a blank node"),),
+            )
             continue
         yield Case(source, position, case_id, patient, tuple(_reachable(graph, patient)))
 
@@ -221,7 +241,7 @@ def _reachable(graph: Graph, start: Node) -> Iterator[Triple]:
         subject = todo.pop()
         for _s, p, o in graph.triples((subject, None, None)):
             yield (subject, p, o)
-            if isinstance(o, URIRef | BNode) and o not in seen and (o, RDF.type, HAIP.Patient) not in graph:
-                if any(True for _ in graph.triples((o, None, None))):
-                    seen.add(o)
-                    todo.append(o)
+            is_node = isinstance(o, URIRef | BNode) and o not in seen
+            if is_node and (o, RDF.type, HAIP.Patient) not in graph and (o, None, None) in graph:
+                seen.add(o)
+                todo.append(o)

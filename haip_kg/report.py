@@ -7,7 +7,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from . import resources
+from . import engine, resources
 from .namespaces import PREFIXES
 
 STATEMENTS = ("S1", "S2", "S3a", "S3b", "S4", "S5")
@@ -34,9 +34,10 @@ def _value(term: Any) -> Any:
 
 
 def _select(store: ox.Store, name: str) -> list[dict[str, Any]]:
-    result = store.query(resources.query("report", name))
-    variables = [v.value for v in result.variables]  # type: ignore[union-attr]
-    return [{v: _value(row[v]) for v in variables} for row in result]  # type: ignore[union-attr]
+    return [
+        {k: _value(v) for k, v in row.items()}
+        for row in engine.solutions(store, resources.query("report", name))
+    ]
 
 
 def records(store: ox.Store) -> dict[str, Record]:
@@ -59,8 +60,12 @@ def records(store: ox.Store) -> dict[str, Record]:
         if row["overriddenBy"]:
             entry["overridden_by"] = row["overriddenBy"]
         out[row["patient"]]["statements"][row["statement"]] = entry
-    for kind, field in (("reasons", "reasons"), ("interpretations", "interpretations"),
-                        ("missing", "missing"), ("conflicts", "conflicts")):
+    for kind, field in (
+        ("reasons", "reasons"),
+        ("interpretations", "interpretations"),
+        ("missing", "missing"),
+        ("conflicts", "conflicts"),
+    ):
         for row in _select(store, f"explanation-{kind}"):
             values = out[row["patient"]]["statements"][row["statement"]].setdefault(field, [])
             if row["value"] not in values:
@@ -85,19 +90,20 @@ def conflicts(store: ox.Store) -> dict[str, list[dict[str, str]]]:
     """Conflict warnings by patient IRI."""
     out: dict[str, list[dict[str, str]]] = defaultdict(list)
     for row in sorted(_select(store, "patient-conflicts"), key=lambda r: (r["patient"], r["conflict"])):
-        out[row["patient"]].append({
-            "severity": "warning",
-            "key": row["key"],
-            "message": row["message"] + " The case is decided with these facts unknown.",
-            "shape": f"{PREFIXES['haipsh']}Conflict",
-            "conflict": row["conflict"],
-        })
+        out[row["patient"]].append(
+            {
+                "severity": "warning",
+                "key": row["key"],
+                "message": row["message"] + " The case is decided with these facts unknown.",
+                "shape": f"{PREFIXES['haipsh']}Conflict",
+                "conflict": row["conflict"],
+            }
+        )
     return out
 
 
 def decision_graph(store: ox.Store) -> bytes:
     """The decisions with their provenance (queries/report/decision-graph.rq) as N-Triples."""
-    result = store.query(resources.query("report", "decision-graph"))
     out = ox.Store()
-    out.extend(ox.Quad(t.subject, t.predicate, t.object) for t in result)  # type: ignore[union-attr]
-    return out.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph())
+    out.extend(engine.constructed(store, resources.query("report", "decision-graph")))
+    return engine.ntriples(out)

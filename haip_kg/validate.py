@@ -44,7 +44,9 @@ def _key_names() -> dict[Node, str]:
 _SEVERITY = {SH.Violation: "violation", SH.Warning: "warning", SH.Info: "info"}
 
 
-def findings(data: Graph, owner: Mapping[Node, int], node_keys: Mapping[Node, str]) -> dict[int, list[Finding]]:
+def findings(
+    data: Graph, owner: Mapping[Node, int], node_keys: Mapping[Node, str]
+) -> dict[int, list[Finding]]:
     """Validate a batch graph; findings by the index of the case that owns each focus node."""
     conforms, report, _text = shacl_validate(
         data, shacl_graph=shapes_graph(), inference="none", allow_warnings=True, advanced=True
@@ -56,7 +58,7 @@ def findings(data: Graph, owner: Mapping[Node, int], node_keys: Mapping[Node, st
     names = _key_names()
     for result in report.subjects(SH.resultSeverity, None):
         focus = report.value(result, SH.focusNode)
-        if focus not in owner:
+        if focus is None or focus not in owner:
             continue
         shape = report.value(result, SH.sourceShape)
         key = names.get(shape) if shape is not None else None
@@ -70,7 +72,9 @@ def findings(data: Graph, owner: Mapping[Node, int], node_keys: Mapping[Node, st
         if isinstance(value, Literal | URIRef):
             message = f"{message} Got {str(value)!r}."
         severity = _SEVERITY.get(report.value(result, SH.resultSeverity), "violation")  # type: ignore[call-overload]
-        out[owner[focus]].append(Finding(severity, key, message, str(shape) if isinstance(shape, URIRef) else None))
+        out[owner[focus]].append(
+            Finding(severity, key, message, str(shape) if isinstance(shape, URIRef) else None)
+        )
     return out
 
 

@@ -21,7 +21,9 @@ def decide_sheets(sheets: list[dict[str, Any]], source: str = "test") -> list[di
 
 
 def case_files() -> list[Path]:
-    return sorted(p for p in CASES.iterdir() if p.suffix in (".json", ".ttl") and not p.name.endswith(".expected.json"))
+    return sorted(
+        p for p in CASES.iterdir() if p.suffix in (".json", ".ttl") and not p.name.endswith(".expected.json")
+    )
 
 
 @pytest.fixture(scope="session")

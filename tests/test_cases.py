@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import case_files, load
 
 STATEMENTS = ("S1", "S2", "S3a", "S3b", "S4", "S5")

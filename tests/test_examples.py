@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from conftest import decide_sheets, load
+
 from haip_kg import resources
 
 EXAMPLES = resources.examples_dir()

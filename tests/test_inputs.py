@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from conftest import decide_sheets
+
 from haip_kg import evaluate, inputs
 
 INPUTS = Path(__file__).parent / "inputs"
-COMPLETE_CENTRE = {f"centre_{k}": "yes" for k in
-                   ("hpb_surgery", "medical_oncology", "interventional_radiology", "nursing", "nuclear_medicine")}
+COMPLETE_CENTRE = {
+    f"centre_{k}": "yes"
+    for k in ("hpb_surgery", "medical_oncology", "interventional_radiology", "nursing", "nuclear_medicine")
+}
 
 
 def _records(*paths: Path | str) -> list[dict[str, Any]]:
@@ -20,8 +23,14 @@ def _records(*paths: Path | str) -> list[dict[str, Any]]:
 
 
 def _decisions(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [(r["patient"], r["verdict"], tuple((s, v["status"], v.get("met")) for s, v in r["statements"].items()))
-            for r in records]
+    return [
+        (
+            r["patient"],
+            r["verdict"],
+            tuple((s, v["status"], v.get("met")) for s, v in r["statements"].items()),
+        )
+        for r in records
+    ]
 
 
 def test_csv_reads_as_the_same_cases_as_json() -> None:
@@ -73,7 +82,13 @@ def test_wrong_structures_are_refused_with_the_key() -> None:
         {"id": "e", "systemic_lines": [{"regimen": "FOLFOX", "cycles": 6}]},
     ]
     keys = [[e["key"] for e in r["errors"]] for r in decide_sheets(sheets)]
-    assert keys == [["systemic_lines"], ["cea"], ["age"], ["extrahepatic_sites"], ["systemic_lines[0].cycles"]]
+    assert keys == [
+        ["systemic_lines"],
+        ["cea"],
+        ["age"],
+        ["extrahepatic_sites"],
+        ["systemic_lines[0].cycles"],
+    ]
 
 
 def test_missing_or_bad_id_and_non_objects_are_refused() -> None:
@@ -91,8 +106,16 @@ def test_later_duplicate_id_is_refused_and_the_first_is_decided() -> None:
 
 def test_one_broken_case_in_a_large_batch_loses_nothing() -> None:
     sheets: list[dict[str, Any]] = [
-        {"id": f"p{i}", "primary_site": "colon", "histology": "adenocarcinoma", "liver_metastases": True,
-         "resectability": "unresectable", "resectability_assessed_by": "mdt", "systemic_lines": [], **COMPLETE_CENTRE}
+        {
+            "id": f"p{i}",
+            "primary_site": "colon",
+            "histology": "adenocarcinoma",
+            "liver_metastases": True,
+            "resectability": "unresectable",
+            "resectability_assessed_by": "mdt",
+            "systemic_lines": [],
+            **COMPLETE_CENTRE,
+        }
         for i in range(600)
     ]
     sheets[321]["ecog"] = "poor"
