@@ -58,7 +58,7 @@ def evaluate(paths: tuple[str, ...], fmt: str, output: IO[str], batch_size: int)
     counts = {"decided": 0, "refused": 0, "file_errors": 0}
 
     def counted() -> Iterator[evaluation.Batch]:
-        for batch in evaluation.evaluate(_cases(paths), batch_size=batch_size):
+        for batch in evaluation.evaluate(_cases(paths), batch_size=batch_size, with_rdf=fmt == "turtle"):
             for outcome in batch.outcomes:
                 if outcome.refused:
                     counts["refused"] += 1

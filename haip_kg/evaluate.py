@@ -21,7 +21,7 @@ BATCH_SIZE = 500
 class Batch:
     outcomes: list[Outcome]
     decisions: bytes
-    """The batch's decisions as RDF (N-Triples), for RDF output."""
+    """The batch's decisions as RDF (N-Triples) when asked for (`with_rdf`), else empty."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _refuse_duplicates(cases: Iterable[Case]) -> Iterator[Case]:
         yield case
 
 
-def decide_batch(cases: list[Case]) -> Batch:
+def decide_batch(cases: list[Case], with_rdf: bool = False) -> Batch:
     """Decide one batch; the outcomes are in the order of the cases."""
     readable = [(i, case) for i, case in enumerate(cases) if not case.errors]
     data = Graph()
@@ -81,7 +81,7 @@ def decide_batch(cases: list[Case]) -> Batch:
         store = engine.decide(t for _i, case in accepted for t in case.triples)
         records = report.records(store)
         warnings = report.conflicts(store)
-        decisions = report.decision_graph(store)
+        decisions = report.decision_graph(store) if with_rdf else b""
     outcomes = []
     for i, case in enumerate(cases):
         if case.errors or refused.get(i):
@@ -108,8 +108,8 @@ def _unique(errors: Iterable[InputError]) -> list[InputError]:
     return list(dict.fromkeys(errors))
 
 
-def evaluate(cases: Iterable[Case], batch_size: int = BATCH_SIZE) -> Iterator[Batch]:
+def evaluate(cases: Iterable[Case], batch_size: int = BATCH_SIZE, with_rdf: bool = False) -> Iterator[Batch]:
     """Batches of outcomes covering every case, in input order, `batch_size` cases at a time."""
     stream = _refuse_duplicates(cases)
     while batch := list(islice(stream, batch_size)):
-        yield decide_batch(batch)
+        yield decide_batch(batch, with_rdf)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rdflib import Graph
 
-from haip_kg import evaluate, inputs
+from haip_kg import evaluate, inputs, validate
 
 SHAPES = Path(__file__).parent / "shapes"
 VALID = sorted((SHAPES / "valid").iterdir())
@@ -38,3 +39,19 @@ def test_invalid_input_is_refused_for_its_reason(path: Path) -> None:
     assert key in reported, f"expected an error on {key}, got {record['errors']}"
     for error in record["errors"]:
         assert error["message"].strip(), "every error needs a message"
+
+
+def test_both_shacl_engines_report_the_same_findings() -> None:
+    """pyshacl-turbo (the default, for speed) agrees with pySHACL (the reference) on every fixture."""
+    cases = [c for path in [*VALID, *INVALID] for c in inputs.read(str(path)) if not c.errors]
+    data = Graph()
+    node_keys: dict = {}
+    for case in cases:
+        for triple in case.triples:
+            data.add(triple)
+        node_keys.update(case.node_keys)
+    owner = validate.owner_index([(i, c.triples) for i, c in enumerate(cases)])
+    turbo = validate.findings(data, owner, node_keys, engine="turbo")
+    reference = validate.findings(data, owner, node_keys, engine="pyshacl")
+    assert len(turbo) == len(INVALID)
+    assert {i: set(f) for i, f in turbo.items()} == {i: set(f) for i, f in reference.items()}
