@@ -34,12 +34,17 @@ def case(rng: random.Random, index: int) -> dict[str, Any]:
         "extrahepatic_disease": maybe(rng.choice(["absent", "absent", "absent", "present", "indeterminate"])),
         "staging_imaging": maybe(rng.sample(IMAGING, rng.randint(0, 3))),
         "enrolled_in_haip_trial": maybe(rng.random() < 0.1),
-        "systemic_lines": maybe([
-            {"regimen": rng.choice(["FOLFOX", "CAPOX", "FOLFIRI"]),
-             "setting": rng.choice(["metastatic", "metastatic", "adjuvant"]),
-             "response": rng.choice(["CR", "PR", "SD", "PD"]), "progressed": rng.random() < 0.5}
-            for _ in range(rng.randint(0, 3))
-        ]),
+        "systemic_lines": maybe(
+            [
+                {
+                    "regimen": rng.choice(["FOLFOX", "CAPOX", "FOLFIRI"]),
+                    "setting": rng.choice(["metastatic", "metastatic", "adjuvant"]),
+                    "response": rng.choice(["CR", "PR", "SD", "PD"]),
+                    "progressed": rng.random() < 0.5,
+                }
+                for _ in range(rng.randint(0, 3))
+            ]
+        ),
         "planned_haip": maybe(rng.random() < 0.8),
         "planned_concurrent_systemic": maybe(rng.random() < 0.9),
         "bilirubin_total": {"value": round(rng.uniform(0.3, 2.0), 1), "unit": "mg/dL", "uln": 1.2},
@@ -48,8 +53,16 @@ def case(rng: random.Random, index: int) -> dict[str, Any]:
         sheet["resection_margin"] = maybe(rng.choice(["R0", "R0", "R1", "R2"]))
         sheet["months_since_liver_resection"] = maybe(rng.choice([1, 2, 3, 5]))
     if sheet["extrahepatic_disease"] == "present":
-        sheet["extrahepatic_sites"] = rng.sample(["lung", "peritoneum", "portal-nodes", "bone"], rng.randint(1, 2))
-    for service in ("hpb_surgery", "medical_oncology", "interventional_radiology", "nursing", "nuclear_medicine"):
+        sheet["extrahepatic_sites"] = rng.sample(
+            ["lung", "peritoneum", "portal-nodes", "bone"], rng.randint(1, 2)
+        )
+    for service in (
+        "hpb_surgery",
+        "medical_oncology",
+        "interventional_radiology",
+        "nursing",
+        "nuclear_medicine",
+    ):
         sheet[f"centre_{service}"] = maybe(rng.choice(["yes"] * 8 + ["affiliated", "no"]), 0.95)
     return {k: v for k, v in sheet.items() if v is not None}
 
