@@ -7,25 +7,46 @@ Results go to stdout (or -o FILE), logs and progress to stderr.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING
+from contextlib import nullcontext
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
 
 if TYPE_CHECKING:
-    from .inputs import Case
+    from .evaluate import Batch
+    from .inputs import Item
 
 FORMATS = ("json", "jsonl", "markdown", "turtle")
 
 
-def _cases(paths: tuple[str, ...]) -> Iterator[Case]:
+def _items(paths: tuple[str, ...]) -> Iterator[Item]:
     from . import inputs
 
     for source in inputs.expand(list(paths)):
-        yield from inputs.read(source)
+        yield from inputs.read_items(source)
+
+
+def _progress(quiet: bool) -> Any:
+    """A progress display on stderr, only when stderr is a terminal and not --quiet."""
+    if quiet or not sys.stderr.isatty():
+        return nullcontext(None)
+    from rich.console import Console
+    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,32 +71,50 @@ def main() -> None:
 @click.option(
     "--batch-size", type=click.IntRange(1), default=500, show_default=True, help="Cases decided together."
 )
-def evaluate(paths: tuple[str, ...], fmt: str, output: IO[str], batch_size: int) -> None:
-    """Decide every case in PATHS (case-sheet .json/.csv, or .ttl/.nt/.jsonld; a folder means its files)."""
+@click.option(
+    "--workers", type=click.IntRange(1), default=None, help="Worker processes [default: all cores]."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress display and no per-case messages on stderr.")
+def evaluate(
+    paths: tuple[str, ...], fmt: str, output: IO[str], batch_size: int, workers: int | None, quiet: bool
+) -> None:
+    """Decide every case in PATHS: case sheets (.json, .jsonl, .csv) or RDF (.ttl, .nt, .jsonld); a folder
+    means its case files. Every case gets one output entry, in input order."""
     from . import evaluate as evaluation
     from . import formats
 
-    counts = {"decided": 0, "refused": 0, "file_errors": 0}
+    counts = {"decided": 0, "refused": 0, "unreadable": 0}
+    workers = workers or os.cpu_count() or 1
 
-    def counted() -> Iterator[evaluation.Batch]:
-        for batch in evaluation.evaluate(_cases(paths), batch_size=batch_size, with_rdf=fmt == "turtle"):
+    def counted(progress: Any) -> Iterator[Batch]:
+        task = progress.add_task("deciding", total=None, rate="") if progress else None
+        batches = evaluation.evaluate(
+            _items(paths), batch_size=batch_size, with_rdf=fmt == "turtle", workers=workers
+        )
+        for batch in batches:
             for outcome in batch.outcomes:
                 if outcome.refused:
                     counts["refused"] += 1
-                    if outcome.case.case_id is None and outcome.case.patient is None:
-                        counts["file_errors"] += 1
-                    for error in outcome.record["errors"]:
-                        where = f"{outcome.case.source}" + (
-                            f" case {outcome.case.case_id!r}" if outcome.case.case_id else ""
-                        )
-                        click.echo(f"refused: {where}: {error['key'] or '-'}: {error['message']}", err=True)
+                    counts["unreadable"] += outcome.unreadable_file
+                    if not quiet:
+                        where = outcome.source + (f" case {outcome.case_id!r}" if outcome.case_id else "")
+                        for error in outcome.record["errors"]:
+                            click.echo(
+                                f"refused: {where}: {error['key'] or '-'}: {error['message']}", err=True
+                            )
                 else:
                     counts["decided"] += 1
+            if progress:
+                done = counts["decided"] + counts["refused"]
+                elapsed = progress.tasks[0].elapsed or 1e-9
+                progress.update(task, completed=done, rate=f"{done / elapsed:,.0f} cases/s")
             yield batch
 
-    formats.WRITERS[fmt](counted(), output)
-    click.echo(f"haip-kg: {counts['decided']} decided, {counts['refused']} refused", err=True)
-    if counts["decided"] == 0 and counts["refused"] == counts["file_errors"]:
+    with _progress(quiet) as progress:
+        formats.WRITERS[fmt](counted(progress), output)
+    if not quiet:
+        click.echo(f"haip-kg: {counts['decided']} decided, {counts['refused']} refused", err=True)
+    if counts["decided"] == 0 and counts["refused"] == counts["unreadable"]:
         sys.exit(2)
     sys.exit(1 if counts["refused"] else 0)
 
@@ -87,10 +126,10 @@ def validate(paths: tuple[str, ...]) -> None:
     from . import evaluate as evaluation
 
     refused = decided = 0
-    for batch in evaluation.evaluate(_cases(paths)):
+    for batch in evaluation.evaluate(_items(paths)):
         for outcome in batch.outcomes:
             record = outcome.record
-            label = f"{outcome.case.source}: {record['patient'] or '(no id)'}"
+            label = f"{outcome.source}: {record['patient'] or '(no id)'}"
             if outcome.refused:
                 refused += 1
                 click.echo(f"{label}: INVALID")

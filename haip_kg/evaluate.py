@@ -1,20 +1,46 @@
-"""Decide a stream of cases in batches: refuse what is malformed, decide the rest, keep input order."""
+"""Decide a stream of cases in batches: refuse what is malformed, decide the rest, keep input order.
+
+Batches can be decided by several worker processes (`workers`); results still come back in input order,
+and at most a few batches per worker are in flight, so memory stays flat however long the stream is.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 from rdflib import Graph
 
-from . import engine, report, validate
+from . import casesheet, engine, report, validate
 from .casesheet import InputError
-from .inputs import Case
+from .inputs import Case, Item, to_case
 
 Record = dict[str, Any]
 BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One input case's place in the output: where it came from and its record (decision or errors)."""
+
+    source: str
+    position: int
+    case_id: str | None
+    record: Record
+
+    @property
+    def refused(self) -> bool:
+        return "errors" in self.record
+
+    @property
+    def unreadable_file(self) -> bool:
+        """A whole file that could not be read or parsed (no case in it was identified)."""
+        return self.refused and self.case_id is None and self.record["errors"][0]["key"] is None
 
 
 @dataclass(frozen=True)
@@ -22,16 +48,6 @@ class Batch:
     outcomes: list[Outcome]
     decisions: bytes
     """The batch's decisions as RDF (N-Triples) when asked for (`with_rdf`), else empty."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    case: Case
-    record: Record
-
-    @property
-    def refused(self) -> bool:
-        return "errors" in self.record
 
 
 def error_record(case: Case, errors: Iterable[InputError]) -> Record:
@@ -42,24 +58,26 @@ def error_record(case: Case, errors: Iterable[InputError]) -> Record:
     }
 
 
-def _refuse_duplicates(cases: Iterable[Case]) -> Iterator[Case]:
+def _refuse_duplicates(items: Iterable[Item]) -> Iterator[Item]:
     """Of two cases with the same id in one run, the later one is refused."""
-    first: dict[str, Case] = {}
-    for case in cases:
-        case_id = case.case_id
-        if case_id is not None and not case.errors:
-            earlier = first.setdefault(case_id, case)
-            if earlier is not case:
+    first: dict[str, tuple[str, int]] = {}
+    for item in items:
+        case_id = item.case_id
+        readable = not (isinstance(item, Case) and item.errors)
+        if case_id is not None and readable:
+            earlier = first.setdefault(case_id, (item.source, item.position))
+            if earlier != (item.source, item.position):
                 message = (
-                    f"duplicate id {case_id!r}: already used by case {earlier.position + 1} of "
-                    f"{earlier.source}; ids must be unique"
+                    f"duplicate id {case_id!r}: already used by case {earlier[1] + 1} of {earlier[0]}; "
+                    "ids must be unique"
                 )
-                case = Case(case.source, case.position, case_id, None, errors=(InputError("id", message),))
-        yield case
+                item = Case(item.source, item.position, case_id, None, errors=(InputError("id", message),))
+        yield item
 
 
-def decide_batch(cases: list[Case], with_rdf: bool = False) -> Batch:
-    """Decide one batch; the outcomes are in the order of the cases."""
+def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
+    """Decide one batch; the outcomes are in the order of the items."""
+    cases = [to_case(item) for item in items]
     readable = [(i, case) for i, case in enumerate(cases) if not case.errors]
     data = Graph()
     node_keys: dict[Any, str] = {}
@@ -70,7 +88,7 @@ def decide_batch(cases: list[Case], with_rdf: bool = False) -> Batch:
     owner = validate.owner_index([(i, case.triples) for i, case in readable])
     findings = validate.findings(data, owner, node_keys) if readable else {}
     refused: dict[int, list[InputError]] = {
-        i: _unique(InputError(f.key, f.message) for f in found if f.severity == "violation")
+        i: list(dict.fromkeys(InputError(f.key, f.message) for f in found if f.severity == "violation"))
         for i, found in findings.items()
     }
     accepted = [(i, case) for i, case in readable if not refused.get(i)]
@@ -85,31 +103,59 @@ def decide_batch(cases: list[Case], with_rdf: bool = False) -> Batch:
     outcomes = []
     for i, case in enumerate(cases):
         if case.errors or refused.get(i):
-            outcomes.append(Outcome(case, error_record(case, case.errors or refused[i])))
-            continue
-        patient = str(case.patient)
-        results = [
-            {"severity": f.severity, "key": f.key, "message": f.message, "shape": f.shape}
-            for f in findings.get(i, [])
-            if f.severity != "violation"
-        ] + warnings.get(patient, [])
-        record = {
-            "patient": case.case_id,
-            **records[patient],
-            "validation": {"conforms": True, "results": results},
-            "source": case.source,
-            "consensus": dict(report.SOURCE),
-        }
-        outcomes.append(Outcome(case, record))
+            record = error_record(case, case.errors or refused[i])
+        else:
+            patient = str(case.patient)
+            results = [
+                {"severity": f.severity, "key": f.key, "message": f.message, "shape": f.shape}
+                for f in findings.get(i, [])
+                if f.severity != "violation"
+            ] + warnings.get(patient, [])
+            record = {
+                "patient": case.case_id,
+                **records[patient],
+                "validation": {"conforms": True, "results": results},
+                "source": case.source,
+                "consensus": dict(report.SOURCE),
+            }
+        outcomes.append(Outcome(case.source, case.position, case.case_id, record))
     return Batch(outcomes, decisions)
 
 
-def _unique(errors: Iterable[InputError]) -> list[InputError]:
-    return list(dict.fromkeys(errors))
+def warm_up() -> None:
+    """Load everything a batch needs once (before forking workers, so they share it)."""
+    engine.knowledge_base_ntriples()
+    engine.tbox_graph()
+    for stage in engine.STAGES_BEFORE_REASONING + engine.STAGES_AFTER_REASONING:
+        engine.rules(stage)
+    casesheet.mapping()
+    validate.shapes_graph()
 
 
-def evaluate(cases: Iterable[Case], batch_size: int = BATCH_SIZE, with_rdf: bool = False) -> Iterator[Batch]:
+def _ordered_parallel(
+    task: Callable[[list[Item], bool], Batch], batches: Iterator[list[Item]], workers: int, with_rdf: bool
+) -> Iterator[Batch]:
+    """Results of `task` over `batches`, in order, with at most 2 batches per worker in flight."""
+    warm_up()
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[Future[Batch]] = deque()
+        for batch in batches:
+            pending.append(pool.submit(task, batch, with_rdf))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def evaluate(
+    items: Iterable[Item], batch_size: int = BATCH_SIZE, with_rdf: bool = False, workers: int = 1
+) -> Iterator[Batch]:
     """Batches of outcomes covering every case, in input order, `batch_size` cases at a time."""
-    stream = _refuse_duplicates(cases)
-    while batch := list(islice(stream, batch_size)):
-        yield decide_batch(batch, with_rdf)
+    stream = _refuse_duplicates(items)
+    batches = iter(lambda: list(islice(stream, batch_size)), [])
+    if workers <= 1:
+        for batch in batches:
+            yield decide_batch(batch, with_rdf)
+    else:
+        yield from _ordered_parallel(decide_batch, batches, workers, with_rdf)

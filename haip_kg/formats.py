@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from typing import IO, Any
+from urllib.parse import quote
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF
@@ -82,11 +83,11 @@ def write_turtle(batches: Iterable[Batch], out: IO[str]) -> None:
             graph.parse(data=batch.decisions.decode("utf-8"), format="nt")
         for outcome in batch.outcomes:
             if outcome.refused:
-                node = URIRef(f"urn:haip:refused:{outcome.case.source}#{outcome.case.position + 1}")
+                node = URIRef(f"urn:haip:refused:{quote(outcome.source)}#{outcome.position + 1}")
                 graph.add((node, RDF.type, HAIP.RefusedCase))
-                graph.add((node, DCTERMS.source, Literal(outcome.case.source)))
-                if outcome.case.case_id:
-                    graph.add((node, DCTERMS.identifier, Literal(outcome.case.case_id)))
+                graph.add((node, DCTERMS.source, Literal(outcome.source)))
+                if outcome.case_id:
+                    graph.add((node, DCTERMS.identifier, Literal(outcome.case_id)))
                 for error in outcome.record["errors"]:
                     graph.add((node, HAIP.inputError, Literal(f"{error['key'] or '-'}: {error['message']}")))
     out.write(graph.serialize(format="turtle"))

@@ -14,6 +14,7 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
+import ijson
 from rdflib import RDF, XSD, BNode, Graph, URIRef
 from rdflib.term import Node
 
@@ -36,6 +37,23 @@ class Case:
     node_keys: Mapping[Node, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Sheet:
+    """A case sheet as read (a parsed JSON object or typed CSV row), converted to RDF where it is decided."""
+
+    source: str
+    position: int
+    data: Any
+
+    @property
+    def case_id(self) -> str | None:
+        raw = self.data.get("id") if isinstance(self.data, dict) else None
+        return raw if isinstance(raw, str) and raw.strip() else None
+
+
+Item = Case | Sheet
+
+
 def expand(paths: list[str]) -> list[str]:
     """Files to read: a directory stands for its case files (not recursive; *.expected.json skipped)."""
     out: list[str] = []
@@ -55,31 +73,106 @@ def expand(paths: list[str]) -> list[str]:
 
 
 def read(source: str) -> Iterator[Case]:
-    """All cases in one file ('-' is standard input, JSON or Turtle)."""
+    """All cases in one file ('-' is standard input, JSON or Turtle), converted to RDF."""
+    return (to_case(item) for item in read_items(source))
+
+
+def read_items(source: str) -> Iterator[Item]:
+    """All cases in one file, case sheets not yet converted; JSON arrays and JSON Lines are streamed."""
+    suffix = Path(source).suffix.lower() if source != "-" else ""
+    if suffix in (".jsonl", ".ndjson"):
+        yield from _from_json_lines(source)
+        return
+    if suffix == ".json" and _starts_with(source, "["):
+        yield from _from_json_stream(source)
+        return
     try:
         if source == "-":
             text = sys.stdin.read()
             suffix = ".json" if text.lstrip()[:1] in ("{", "[") else ".ttl"
         else:
-            suffix = Path(source).suffix.lower()
             text = Path(source).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         yield Case(source, 0, None, None, errors=(InputError(None, f"cannot read {source}: {error}"),))
         return
     if suffix == ".csv":
-        yield from _from_sheets(source, _csv_rows(text))
+        yield from _sheets(source, _csv_rows(text))
     elif suffix in RDF_FORMATS:
         yield from _from_rdf(source, text, RDF_FORMATS[suffix])
     elif suffix == ".json":
         yield from _from_json(source, text)
     else:
         message = (
-            f"{source}: unknown file type {suffix!r}; use .json or .csv case sheets, or .ttl, .nt, .jsonld"
+            f"{source}: unknown file type {suffix!r}; use .json, .jsonl or .csv case sheets, "
+            "or .ttl, .nt, .jsonld"
         )
         yield Case(source, 0, None, None, errors=(InputError(None, message),))
 
 
-def _from_json(source: str, text: str) -> Iterator[Case]:
+def _starts_with(source: str, char: str) -> bool:
+    try:
+        with open(source, encoding="utf-8-sig") as handle:
+            while chunk := handle.read(64):
+                stripped = chunk.lstrip()
+                if stripped:
+                    return stripped[0] == char
+    except (OSError, UnicodeDecodeError):
+        return False
+    return False
+
+
+def _from_json_stream(source: str) -> Iterator[Item]:
+    """A JSON array of case sheets, parsed one case at a time (memory stays flat for large cohorts)."""
+    position = 0
+    try:
+        with open(source, "rb") as handle:
+            for position, sheet in enumerate(ijson.items(handle, "item", use_float=True)):
+                yield Sheet(source, position, sheet)
+    except (ijson.JSONError, OSError, UnicodeDecodeError) as error:
+        message = f"{source} is not valid JSON after case {position + 1}: {error}; the cases before were read"
+        yield Case(source, position + 1, None, None, errors=(InputError(None, message),))
+
+
+def _from_json_lines(source: str) -> Iterator[Item]:
+    """JSON Lines: one case sheet per line; a bad line is an error record, the other lines are read."""
+    try:
+        handle = open(source, encoding="utf-8-sig")  # noqa: SIM115
+    except OSError as error:
+        yield Case(source, 0, None, None, errors=(InputError(None, f"cannot read {source}: {error}"),))
+        return
+    with handle:
+        position = 0
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield Sheet(source, position, json.loads(line, parse_constant=_reject_constant))
+            except ValueError as error:
+                message = f"{source} line {number} is not valid JSON: {error}"
+                yield Case(source, position, None, None, errors=(InputError(None, message),))
+            position += 1
+
+
+def to_case(item: Item) -> Case:
+    """Convert a case sheet to RDF (a Case is returned as it is)."""
+    if isinstance(item, Case):
+        return item
+    sheet = item.data
+    conversion = casesheet.convert(sheet)
+    case_id = item.case_id
+    errors = tuple(_with_suggestion(e) for e in conversion.errors)
+    return Case(
+        item.source,
+        item.position,
+        case_id,
+        conversion.patient if case_id else None,
+        conversion.triples,
+        errors,
+        conversion.node_keys,
+    )
+
+
+def _from_json(source: str, text: str) -> Iterator[Item]:
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except ValueError as error:
@@ -90,31 +183,24 @@ def _from_json(source: str, text: str) -> Iterator[Case]:
         return
     if isinstance(data, dict) and isinstance(data.get("cases"), list) and "id" not in data:
         data = data["cases"]
-    yield from _from_sheets(source, data if isinstance(data, list) else [data])
+    yield from _sheets(source, data if isinstance(data, list) else [data])
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number allowed in a case sheet")
 
 
-def _from_sheets(source: str, sheets: list[Any]) -> Iterator[Case]:
+def _sheets(source: str, sheets: list[Any]) -> Iterator[Item]:
     for position, sheet in enumerate(sheets):
         if isinstance(sheet, _CsvError):
             yield Case(source, position, sheet.case_id, None, errors=sheet.errors)
-            continue
-        conversion = casesheet.convert(sheet)
-        raw_id = sheet.get("id") if isinstance(sheet, dict) else None
-        case_id = raw_id if isinstance(raw_id, str) and raw_id.strip() else None
-        errors = tuple(_with_suggestion(e) for e in conversion.errors)
-        yield Case(
-            source,
-            position,
-            case_id,
-            conversion.patient if case_id else None,
-            conversion.triples,
-            errors,
-            conversion.node_keys,
-        )
+        else:
+            yield Sheet(source, position, sheet)
+
+
+def _from_sheets(source: str, sheets: list[Any]) -> Iterator[Case]:
+    """Case sheets already parsed, converted to RDF."""
+    return (to_case(item) for item in _sheets(source, sheets))
 
 
 def _with_suggestion(error: InputError) -> InputError:
