@@ -158,3 +158,32 @@ def check(no_reasoner: bool) -> None:
             click.echo(f"      {detail}")
         failed += not result.passed
     sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port."
+)
+@click.option(
+    "--cohort", "cohort", multiple=True, help="Case files to evaluate and serve with the knowledge base."
+)
+@click.option(
+    "--query-timeout", type=click.FloatRange(0.1), default=10.0, show_default=True, help="Seconds per query."
+)
+@click.option(
+    "--max-results", type=click.IntRange(1), default=10_000, show_default=True, help="Rows or triples."
+)
+def serve(host: str, port: int, cohort: tuple[str, ...], query_timeout: float, max_results: int) -> None:
+    """Serve a read-only SPARQL 1.1 endpoint (/sparql) and POST /evaluate over HTTP."""
+    from . import serve as service
+
+    server = service.serve(host, port, list(cohort), service.Limits(query_timeout, max_results))
+    bound_port = server.server_address[1]
+    click.echo(f"haip-kg serving on http://{host}:{bound_port}/ (SPARQL at /sparql)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
