@@ -56,7 +56,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option(
     "--format",
     "fmt",
@@ -75,22 +75,55 @@ def main() -> None:
     "--workers", type=click.IntRange(1), default=None, help="Worker processes [default: all cores]."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress display and no per-case messages on stderr.")
+@click.option("--endpoint", help="SPARQL 1.1 query URL of a store holding the patients (in-place mode).")
+@click.option(
+    "--store-endpoint",
+    help="Graph Store Protocol URL of that store (loads the knowledge base, keeps intermediate results, "
+    "writes decisions back).",
+)
+@click.option("--data-graph", help="Named graph holding the patients in the store.")
+@click.option("--result-graph", help="Named graph to write the decisions into (RDF), replacing it.")
 def evaluate(
-    paths: tuple[str, ...], fmt: str, output: IO[str], batch_size: int, workers: int | None, quiet: bool
+    paths: tuple[str, ...],
+    fmt: str,
+    output: IO[str],
+    batch_size: int,
+    workers: int | None,
+    quiet: bool,
+    endpoint: str | None,
+    store_endpoint: str | None,
+    data_graph: str | None,
+    result_graph: str | None,
 ) -> None:
     """Decide every case in PATHS: case sheets (.json, .jsonl, .csv) or RDF (.ttl, .nt, .jsonld); a folder
-    means its case files. Every case gets one output entry, in input order."""
+    means its case files. Every case gets one output entry, in input order. With --endpoint, decide the
+    patients that already live in a SPARQL 1.1 store instead (they stay there; decisions can be written back).
+    """
     from . import evaluate as evaluation
     from . import formats
+
+    if bool(paths) == bool(endpoint):
+        raise click.UsageError(
+            "give case files (PATHS), or --endpoint with --store-endpoint and --data-graph"
+        )
+    if endpoint and not (store_endpoint and data_graph):
+        raise click.UsageError("--endpoint needs --store-endpoint and --data-graph")
 
     counts = {"decided": 0, "refused": 0, "unreadable": 0}
     workers = workers or os.cpu_count() or 1
 
     def counted(progress: Any) -> Iterator[Batch]:
         task = progress.add_task("deciding", total=None, rate="") if progress else None
-        batches = evaluation.evaluate(
-            _items(paths), batch_size=batch_size, with_rdf=fmt == "turtle", workers=workers
-        )
+        batches: Iterator[Batch]
+        if endpoint:
+            from .endpoint import Remote, evaluate_in_place
+
+            remote = Remote(endpoint, store_endpoint or "")
+            batches = iter([evaluate_in_place(remote, data_graph or "", result_graph, fmt == "turtle")])
+        else:
+            batches = evaluation.evaluate(
+                _items(paths), batch_size, with_rdf=fmt == "turtle", workers=workers
+            )
         for batch in batches:
             for outcome in batch.outcomes:
                 if outcome.refused:
@@ -110,8 +143,14 @@ def evaluate(
                 progress.update(task, completed=done, rate=f"{done / elapsed:,.0f} cases/s")
             yield batch
 
-    with _progress(quiet) as progress:
-        formats.WRITERS[fmt](counted(progress), output)
+    from .endpoint import EndpointError
+
+    try:
+        with _progress(quiet) as progress:
+            formats.WRITERS[fmt](counted(progress), output)
+    except EndpointError as error:
+        click.echo(f"haip-kg: {error}", err=True)
+        sys.exit(2)
     if not quiet:
         click.echo(f"haip-kg: {counts['decided']} decided, {counts['refused']} refused", err=True)
     if counts["decided"] == 0 and counts["refused"] == counts["unreadable"]:

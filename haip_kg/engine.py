@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 import pyoxigraph as ox
 import reasonable
@@ -112,12 +112,40 @@ def new_store(triples: Iterable[tuple[Node, Node, Node]]) -> ox.Store:
     return store
 
 
-def run_stage(store: ox.Store, stage: str) -> None:
+class Backend(Protocol):
+    """Where the rules run: the embedded Oxigraph store, or a SPARQL 1.1 endpoint (endpoint.py)."""
+
+    def construct(self, query: str) -> list[ox.Triple]: ...
+
+    def select(self, query: str) -> list[dict[str, Any]]: ...
+
+    def add(self, triples: list[ox.Triple]) -> None: ...
+
+
+class Embedded:
+    """The embedded backend: an in-memory Oxigraph store."""
+
+    def __init__(self, store: ox.Store) -> None:
+        self.store = store
+
+    def construct(self, query: str) -> list[ox.Triple]:
+        result = self.store.query(query)
+        assert isinstance(result, ox.QueryTriples), "expected a CONSTRUCT query"
+        return list(result)
+
+    def select(self, query: str) -> list[dict[str, Any]]:
+        return solutions(self.store, query)
+
+    def add(self, triples: list[ox.Triple]) -> None:
+        self.store.extend(ox.Quad(t.subject, t.predicate, t.object) for t in triples)
+
+
+def run_stage(backend: Backend, stage: str) -> None:
     """Run every CONSTRUCT rule of a stage against the same state, then add all their results."""
-    produced: list[ox.Quad] = []
+    produced: list[ox.Triple] = []
     for _name, text in rules(stage):
-        produced += constructed(store, text)
-    store.extend(produced)
+        produced += backend.construct(text)
+    backend.add(produced)
 
 
 _PATIENT_TYPES = """
@@ -126,36 +154,46 @@ SELECT ?patient ?class WHERE { ?patient a haip:Patient ; a ?class . }
 """
 
 
-def reason(store: ox.Store) -> None:
+def reason(backend: Backend) -> None:
     """OWL 2 RL reasoning (reasonable) over the TBox plus each patient's fact classes.
 
     Classifies patients into the population classes that the statements address; only the new
     rdf:type triples about patients are added back to the store.
     """
     asserted = [
-        (from_ox(row["patient"]), RDF.type, from_ox(row["class"])) for row in solutions(store, _PATIENT_TYPES)
+        (from_ox(row["patient"]), RDF.type, from_ox(row["class"])) for row in backend.select(_PATIENT_TYPES)
     ]
     if not asserted:
         return
     patients = {triple[0] for triple in asserted}
+    known = set(asserted)
     reasoner = reasonable.PyReasoner()
     reasoner.from_graph(tbox_graph())
     reasoner.from_graph(asserted)
     haip = str(HAIP)
     inferred = [
-        quad(s, p, o)
+        ox.Triple(to_ox(s), to_ox(p), to_ox(o))  # type: ignore[arg-type]
         for s, p, o in reasoner.reason()
-        if p == RDF.type and s in patients and isinstance(o, URIRef) and str(o).startswith(haip)
+        if p == RDF.type
+        and s in patients
+        and isinstance(o, URIRef)
+        and str(o).startswith(haip)
+        and (s, p, o) not in known
     ]
-    store.extend(inferred)
+    backend.add(inferred)
 
 
-def decide(triples: Iterable[tuple[Node, Node, Node]]) -> ox.Store:
-    """A store holding the knowledge base, the patients and every decision about them."""
-    store = new_store(triples)
+def decide_on(backend: Backend) -> None:
+    """Run every stage of the decision over the patients the backend holds."""
     for stage in STAGES_BEFORE_REASONING:
-        run_stage(store, stage)
-    reason(store)
+        run_stage(backend, stage)
+    reason(backend)
     for stage in STAGES_AFTER_REASONING:
-        run_stage(store, stage)
-    return store
+        run_stage(backend, stage)
+
+
+def decide(triples: Iterable[tuple[Node, Node, Node]]) -> Embedded:
+    """An embedded store holding the knowledge base, the patients and every decision about them."""
+    backend = Embedded(new_store(triples))
+    decide_on(backend)
+    return backend

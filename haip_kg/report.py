@@ -33,14 +33,11 @@ def _value(term: Any) -> Any:
     return term.value
 
 
-def _select(store: ox.Store, name: str) -> list[dict[str, Any]]:
-    return [
-        {k: _value(v) for k, v in row.items()}
-        for row in engine.solutions(store, resources.query("report", name))
-    ]
+def _select(store: engine.Backend, name: str) -> list[dict[str, Any]]:
+    return [{k: _value(v) for k, v in row.items()} for row in store.select(resources.query("report", name))]
 
 
-def records(store: ox.Store) -> dict[str, Record]:
+def records(store: engine.Backend) -> dict[str, Record]:
     """Output-contract records by patient IRI (without `patient`, `validation` and `source`)."""
     out: dict[str, Record] = {}
     for row in _select(store, "patient-decisions"):
@@ -86,7 +83,7 @@ def records(store: ox.Store) -> dict[str, Record]:
     return out
 
 
-def conflicts(store: ox.Store) -> dict[str, list[dict[str, str]]]:
+def conflicts(store: engine.Backend) -> dict[str, list[dict[str, str]]]:
     """Conflict warnings by patient IRI."""
     out: dict[str, list[dict[str, str]]] = defaultdict(list)
     for row in sorted(_select(store, "patient-conflicts"), key=lambda r: (r["patient"], r["conflict"])):
@@ -102,8 +99,11 @@ def conflicts(store: ox.Store) -> dict[str, list[dict[str, str]]]:
     return out
 
 
-def decision_graph(store: ox.Store) -> bytes:
+def decision_graph(store: engine.Backend) -> bytes:
     """The decisions with their provenance (queries/report/decision-graph.rq) as N-Triples."""
     out = ox.Store()
-    out.extend(engine.constructed(store, resources.query("report", "decision-graph")))
+    out.extend(
+        ox.Quad(t.subject, t.predicate, t.object)
+        for t in store.construct(resources.query("report", "decision-graph"))
+    )
     return engine.ntriples(out)

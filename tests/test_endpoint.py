@@ -1,0 +1,119 @@
+"""In-place evaluation on a real SPARQL 1.1 store: the Oxigraph server (PyPI `oxigraph`) started on
+loopback. Decisions must be identical to the embedded mode, and can be written back into a named graph."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import case_files
+from rdflib import Graph
+
+from haip_kg import evaluate, inputs
+from haip_kg.cli import main
+from haip_kg.endpoint import Remote
+
+DATA = "urn:haip:test:data"
+RESULTS = "urn:haip:test:results"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def oxigraph_server() -> Iterator[str]:
+    binary = shutil.which("oxigraph")
+    if binary is None:
+        pytest.fail("the oxigraph server is not installed: pip install '.[test]'")
+    port = _free_port()
+    process = subprocess.Popen([binary, "serve", "--bind", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{base}/query?query=ASK%7B%7D", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield base
+    process.terminate()
+    process.wait(10)
+
+
+def _cases() -> list[inputs.Case]:
+    return [c for path in case_files() for c in inputs.read(str(path))]
+
+
+def _without_source(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "source"}
+
+
+def test_in_place_decisions_equal_embedded_ones(oxigraph_server: str) -> None:
+    cases = _cases()
+    data = Graph()
+    for case in cases:
+        for triple in case.triples:
+            data.add(triple)
+    remote = Remote(f"{oxigraph_server}/query", f"{oxigraph_server}/store")
+    remote.put_graph(DATA, data.serialize(format="nt", encoding="utf-8"))
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            "--endpoint",
+            f"{oxigraph_server}/query",
+            "--store-endpoint",
+            f"{oxigraph_server}/store",
+            "--data-graph",
+            DATA,
+            "--result-graph",
+            RESULTS,
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    in_place = {r["patient"]: _without_source(r) for r in json.loads(result.stdout)}
+    embedded = {
+        o.record["patient"]: _without_source(o.record) for b in evaluate.evaluate(cases) for o in b.outcomes
+    }
+    assert len(in_place) == len(cases)
+    for key in embedded:
+        for field in embedded[key]:
+            assert in_place[key][field] == embedded[key][field], (key, field)
+
+    written = Graph().parse(data=remote.get_graph(RESULTS).decode(), format="nt")
+    decisions = list(written.query("SELECT ?d WHERE { ?d a <https://w3id.org/haip/PatientDecision> }"))
+    assert len(decisions) == len(cases)
+
+
+def test_unreachable_endpoint_is_a_clear_error() -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            "--endpoint",
+            "http://127.0.0.1:9/query",
+            "--store-endpoint",
+            "http://127.0.0.1:9/store",
+            "--data-graph",
+            DATA,
+        ],
+    )
+    assert result.exit_code == 2
+    assert "cannot reach" in result.stderr
+
+
+def test_endpoint_options_are_checked() -> None:
+    assert CliRunner().invoke(main, ["evaluate", "--endpoint", "http://x/query"]).exit_code == 2
+    assert CliRunner().invoke(main, ["evaluate"]).exit_code == 2
