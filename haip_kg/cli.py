@@ -75,6 +75,7 @@ def main() -> None:
     "--workers", type=click.IntRange(1), default=None, help="Worker processes [default: all cores]."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress display and no per-case messages on stderr.")
+@click.option("--scheduler", help="Address of a Dask distributed scheduler to decide the batches on.")
 @click.option("--endpoint", help="SPARQL 1.1 query URL of a store holding the patients (in-place mode).")
 @click.option(
     "--store-endpoint",
@@ -90,6 +91,7 @@ def evaluate(
     batch_size: int,
     workers: int | None,
     quiet: bool,
+    scheduler: str | None,
     endpoint: str | None,
     store_endpoint: str | None,
     data_graph: str | None,
@@ -122,7 +124,7 @@ def evaluate(
             batches = iter([evaluate_in_place(remote, data_graph or "", result_graph, fmt == "turtle")])
         else:
             batches = evaluation.evaluate(
-                _items(paths), batch_size, with_rdf=fmt == "turtle", workers=workers
+                _items(paths), batch_size, with_rdf=fmt == "turtle", workers=workers, scheduler=scheduler
             )
         for batch in batches:
             for outcome in batch.outcomes:

@@ -148,13 +148,35 @@ def _ordered_parallel(
             yield pending.popleft().result()
 
 
+def _ordered_dask(batches: Iterator[list[Item]], scheduler: str, with_rdf: bool) -> Iterator[Batch]:
+    """Results of `decide_batch` over `batches` on a Dask distributed cluster, in order, bounded."""
+    from distributed import Client  # optional dependency: pip install 'haip-kg[dask]'
+
+    with Client(scheduler) as client:  # type: ignore[no-untyped-call]
+        slots = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+        pending: deque[Any] = deque()
+        for batch in batches:
+            pending.append(client.submit(decide_batch, batch, with_rdf, pure=False))
+            if len(pending) >= slots:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def evaluate(
-    items: Iterable[Item], batch_size: int = BATCH_SIZE, with_rdf: bool = False, workers: int = 1
+    items: Iterable[Item],
+    batch_size: int = BATCH_SIZE,
+    with_rdf: bool = False,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> Iterator[Batch]:
-    """Batches of outcomes covering every case, in input order, `batch_size` cases at a time."""
+    """Batches of outcomes covering every case, in input order, `batch_size` cases at a time: in this
+    process, in `workers` local processes, or on the Dask distributed cluster at `scheduler`."""
     stream = _refuse_duplicates(items)
     batches = iter(lambda: list(islice(stream, batch_size)), [])
-    if workers <= 1:
+    if scheduler:
+        yield from _ordered_dask(batches, scheduler, with_rdf)
+    elif workers <= 1:
         for batch in batches:
             yield decide_batch(batch, with_rdf)
     else:
