@@ -1,0 +1,114 @@
+"""Prove that the decisions are identical across modes on the same cohort: embedded (one process),
+embedded with worker processes, Dask distributed (a local multi-process cluster) and in place on an
+Oxigraph SPARQL server started on loopback.
+
+Usage: python benchmarks/compare_modes.py [N=10000] [--skip-endpoint] [--skip-dask]
+Exit code 0 when every mode gives the same record for every patient (the `source` field aside).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from rdflib import Graph
+
+from haip_kg import evaluate, inputs
+from haip_kg.endpoint import Remote, evaluate_in_place
+
+HERE = Path(__file__).resolve().parent
+
+
+def _records(batches: Any) -> dict[str, dict[str, Any]]:
+    return {
+        o.record["patient"]: {k: v for k, v in o.record.items() if k != "source"}
+        for b in batches
+        for o in b.outcomes
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("n", type=int, nargs="?", default=10000)
+    parser.add_argument("--skip-endpoint", action="store_true")
+    parser.add_argument("--skip-dask", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="haip-modes-"))
+    cohort = work / "cohort.json"
+    subprocess.run([sys.executable, str(HERE / "make_cohort.py"), str(args.n), str(cohort)], check=True)
+    items = list(inputs.read_items(str(cohort)))
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def timed(name: str, run: Any) -> None:
+        start = time.perf_counter()
+        results[name] = run()
+        print(
+            f"{name:28s} {len(results[name]):>7} patients in {time.perf_counter() - start:7.1f} s", flush=True
+        )
+
+    timed("embedded, 1 process", lambda: _records(evaluate.evaluate(items)))
+    timed("embedded, 2 worker processes", lambda: _records(evaluate.evaluate(items, workers=2)))
+    if not args.skip_dask:
+        from distributed import LocalCluster
+
+        with LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster:
+            timed(
+                "dask, local 2-process cluster",
+                lambda: _records(evaluate.evaluate(items, scheduler=cluster.scheduler_address)),
+            )
+    if not args.skip_endpoint:
+        binary = shutil.which("oxigraph") or sys.exit(
+            "the oxigraph server is not installed: pip install oxigraph"
+        )
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = subprocess.Popen([binary, "serve", "--bind", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f"{base}/query?query=ASK%7B%7D", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            data = Graph()
+            for case in inputs.read(str(cohort)):
+                for triple in case.triples:
+                    data.add(triple)
+            remote = Remote(f"{base}/query", f"{base}/store", timeout=3600)
+            remote.put_graph("urn:haip:cohort", data.serialize(format="nt", encoding="utf-8"))
+            timed(
+                "in place, Oxigraph server",
+                lambda: {
+                    o.record["patient"]: {k: v for k, v in o.record.items() if k != "source"}
+                    for o in evaluate_in_place(remote, "urn:haip:cohort").outcomes
+                },
+            )
+        finally:
+            server.terminate()
+    reference = results["embedded, 1 process"]
+    failed = False
+    for name, records in results.items():
+        differing = [p for p in reference if records.get(p) != reference[p]]
+        print(
+            f"{name:28s} {'identical' if not differing else f'{len(differing)} differ, e.g. {differing[:3]}'}"
+        )
+        failed = failed or bool(differing) or len(records) != len(reference)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
