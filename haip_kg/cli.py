@@ -69,7 +69,7 @@ def main() -> None:
     "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Output file ('-': stdout)."
 )
 @click.option(
-    "--batch-size", type=click.IntRange(1), default=500, show_default=True, help="Cases decided together."
+    "--batch-size", type=click.IntRange(1), default=250, show_default=True, help="Cases decided together."
 )
 @click.option(
     "--workers", type=click.IntRange(1), default=None, help="Worker processes [default: all cores]."

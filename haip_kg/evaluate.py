@@ -21,7 +21,7 @@ from .casesheet import InputError
 from .inputs import Case, Item, to_case
 
 Record = dict[str, Any]
-BATCH_SIZE = 500
+BATCH_SIZE = 250
 
 
 @dataclass(frozen=True)
