@@ -22,7 +22,7 @@ from rdflib import RDF, Graph, URIRef
 from . import engine, report, validate
 from .casesheet import InputError
 from .evaluate import Batch, Outcome, Record, error_record
-from .inputs import Case, _reachable
+from .inputs import Case, reachable
 from .namespaces import DCTERMS, HAIP
 
 KB_GRAPH = "https://w3id.org/haip/graph/knowledge-base"
@@ -128,7 +128,7 @@ def evaluate_in_place(
     for position, patient in enumerate(patients):
         identifier = data.value(patient, DCTERMS.identifier)
         cases.append(
-            Case(source, position, str(identifier or patient), patient, tuple(_reachable(data, patient)))
+            Case(source, position, str(identifier or patient), patient, tuple(reachable(data, patient)))
         )
     owner = validate.owner_index([(i, case.triples) for i, case in enumerate(cases)])
     findings = validate.findings(data, owner, {})

@@ -52,13 +52,6 @@ def quad(s: Node, p: Node, o: Node) -> ox.Quad:
     return ox.Quad(to_ox(s), to_ox(p), to_ox(o))  # type: ignore[arg-type]
 
 
-def constructed(store: ox.Store, query: str) -> list[ox.Quad]:
-    """The triples a CONSTRUCT query builds, as quads to add to a store."""
-    result = store.query(query)
-    assert isinstance(result, ox.QueryTriples), "rule files are CONSTRUCT queries"
-    return [ox.Quad(t.subject, t.predicate, t.object) for t in result]
-
-
 def solutions(store: ox.Store, query: str) -> list[dict[str, Any]]:
     """The rows of a SELECT query, by variable name (unbound variables are None)."""
     result = store.query(query)

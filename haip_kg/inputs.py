@@ -316,10 +316,10 @@ def _from_rdf(source: str, text: str, rdf_format: str) -> Iterator[Case]:
                 errors=(InputError(None, "a patient must be named by an IRI, not a blank node"),),
             )
             continue
-        yield Case(source, position, case_id, patient, tuple(_reachable(graph, patient)))
+        yield Case(source, position, case_id, patient, tuple(reachable(graph, patient)))
 
 
-def _reachable(graph: Graph, start: Node) -> Iterator[Triple]:
+def reachable(graph: Graph, start: Node) -> Iterator[Triple]:
     """The triples about the patient and the nodes it links to (stopping at other patients)."""
     seen = {start}
     todo = [start]
