@@ -2,7 +2,7 @@
 rdflib parses the cohort (Turtle), pySHACL validates it, owlrl computes the OWL RL closure of ontology +
 cohort, and rdflib's SPARQL engine runs the same rule files (queries/rules) stage by stage.
 
-Usage: python benchmarks/naive_baseline.py COHORT.ttl   (prints JSON: patients, seconds per step)
+Usage: python benchmarks/naive_baseline.py COHORT.ttl|COHORT.nt   (prints JSON: patients, seconds per step)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from haip_kg import engine, resources
 def main(path: str) -> None:
     steps: dict[str, float] = {}
     start = time.perf_counter()
-    data = Graph().parse(path, format="turtle")
+    data = Graph().parse(path, format="nt" if path.endswith(".nt") else "turtle")
     steps["parse"] = time.perf_counter() - start
 
     mark = time.perf_counter()

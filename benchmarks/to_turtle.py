@@ -1,6 +1,7 @@
-"""Convert a case-sheet cohort (JSON) to one Turtle file with haip-kg's converter (benchmark preparation).
+"""Convert a case-sheet cohort (JSON) to one RDF file with haip-kg's converter (benchmark preparation):
+Turtle for a .ttl target, N-Triples (much faster to write) for a .nt target.
 
-Usage: python benchmarks/to_turtle.py COHORT.json COHORT.ttl
+Usage: python benchmarks/to_turtle.py COHORT.json COHORT.ttl|COHORT.nt
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def main(source: str, target: str) -> None:
     for case in inputs.read(source):
         for triple in case.triples:
             graph.add(triple)
-    graph.serialize(target, format="turtle")
+    graph.serialize(target, format="nt" if target.endswith(".nt") else "turtle", encoding="utf-8")
 
 
 if __name__ == "__main__":
