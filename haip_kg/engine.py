@@ -1,8 +1,9 @@
 """Run the decision rules (queries/rules) and the OWL reasoning step over a batch of patients.
 
 The clinical logic lives in the rule files and the ontology; this module only runs the stages in order
-in an in-memory Oxigraph store: record -> fact -> classify -> OWL RL reasoning -> status -> qualify ->
-explain -> verdict -> condition -> flag -> score.
+on a backend (the embedded in-memory Oxigraph store, or a SPARQL 1.1 store, see endpoint.py):
+record -> fact -> classify -> OWL RL reasoning -> status -> qualify -> explain -> verdict -> condition
+-> flag -> score.
 """
 
 from __future__ import annotations
@@ -147,33 +148,53 @@ SELECT ?patient ?class WHERE { ?patient a haip:Patient ; a ?class . }
 """
 
 
-def reason(backend: Backend) -> None:
-    """OWL 2 RL reasoning (reasonable) over the TBox plus each patient's fact classes.
+_CLASSIFIED: dict[frozenset[str], frozenset[str]] = {}
+"""The classes the reasoner entails for a patient asserted into a given set of classes (per process)."""
 
-    Classifies patients into the population classes that the statements address; only the new
-    rdf:type triples about patients are added back to the store.
+
+def classify(signatures: Iterable[frozenset[str]]) -> None:
+    """OWL 2 RL reasoning (reasonable) over the TBox plus one individual per new set of asserted classes.
+
+    A patient reaches the reasoner only through its fact classes, so patients with the same set of fact
+    classes are classified alike; each distinct set is reasoned about once per process.
     """
-    asserted = [
-        (from_ox(row["patient"]), RDF.type, from_ox(row["class"])) for row in backend.select(_PATIENT_TYPES)
-    ]
-    if not asserted:
+    new = sorted({sig for sig in signatures if sig not in _CLASSIFIED}, key=sorted)
+    if not new:
         return
-    patients = {triple[0] for triple in asserted}
-    known = set(asserted)
+    individuals = {URIRef(f"urn:haip:signature:{i}"): sig for i, sig in enumerate(new)}
     reasoner = reasonable.PyReasoner()
     reasoner.from_graph(tbox_graph())
-    reasoner.from_graph(asserted)
+    reasoner.from_graph([(ind, RDF.type, URIRef(c)) for ind, sig in individuals.items() for c in sig])
+    entailed: dict[URIRef, set[str]] = {ind: set() for ind in individuals}
     haip = str(HAIP)
-    inferred = [
-        ox.Triple(to_ox(s), to_ox(p), to_ox(o))  # type: ignore[arg-type]
-        for s, p, o in reasoner.reason()
-        if p == RDF.type
-        and s in patients
-        and isinstance(o, URIRef)
-        and str(o).startswith(haip)
-        and (s, p, o) not in known
-    ]
-    backend.add(inferred)
+    for subject, predicate, obj in reasoner.reason():
+        if (
+            predicate == RDF.type
+            and subject in entailed
+            and isinstance(obj, URIRef)
+            and str(obj).startswith(haip)
+        ):
+            entailed[subject].add(str(obj))
+    for ind, sig in individuals.items():
+        _CLASSIFIED[sig] = frozenset(entailed[ind] - sig)
+
+
+def reason(backend: Backend) -> None:
+    """Classify every patient into the population classes the statements address (OWL 2 RL over the
+    TBox and the patient's fact classes) and add the new rdf:type triples to the backend."""
+    asserted: dict[str, set[str]] = {}
+    for row in backend.select(_PATIENT_TYPES):
+        asserted.setdefault(row["patient"].value, set()).add(row["class"].value)
+    signatures = {patient: frozenset(classes) for patient, classes in asserted.items()}
+    classify(signatures.values())
+    rdf_type = ox.NamedNode(str(RDF.type))
+    backend.add(
+        [
+            ox.Triple(ox.NamedNode(patient), rdf_type, ox.NamedNode(cls))
+            for patient, sig in signatures.items()
+            for cls in _CLASSIFIED[sig]
+        ]
+    )
 
 
 def decide_on(backend: Backend) -> None:
