@@ -18,6 +18,8 @@ SOURCE = {
 }
 
 Record = dict[str, Any]
+TRUTH = {f"{PREFIXES['haip']}true": True, f"{PREFIXES['haip']}false": False}
+"""JSON for a haip:TruthValue; haip:unknown (or no value) is null."""
 
 
 def _value(term: Any) -> Any:
@@ -51,7 +53,7 @@ def records(store: engine.Backend) -> dict[str, Record]:
     for row in _select(store, "statement-decisions"):
         entry: Record = {"status": row["status"], "reasons": []}
         if row["statement"] in ("S1", "S2") and row["status"] != "not-applicable":
-            entry["met"] = row["met"]
+            entry["met"] = TRUTH.get(row["met"])
         if row["exception"]:
             entry["exception"] = row["exception"]
         if row["overriddenBy"]:
