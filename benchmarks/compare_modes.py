@@ -1,6 +1,6 @@
 """Prove that the decisions are identical across modes on the same cohort: embedded (one process),
-embedded with worker processes, Dask distributed (a local multi-process cluster) and in place on an
-Oxigraph SPARQL server started on loopback.
+embedded with worker processes, Dask distributed (a local multi-process cluster) and in place on two
+SPARQL servers started on loopback: the Oxigraph server and Virtuoso.
 
 Usage: python benchmarks/compare_modes.py [N=10000] [--skip-endpoint] [--skip-dask]
 Exit code 0 when every mode gives the same record for every patient (the `source` field aside).
@@ -9,20 +9,18 @@ Exit code 0 when every mode gives the same record for every patient (the `source
 from __future__ import annotations
 
 import argparse
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+import servers
 from rdflib import Graph
 
 from haip_kg import evaluate, inputs
-from haip_kg.endpoint import Remote, evaluate_in_place
+from haip_kg.endpoint import evaluate_in_place
 
 HERE = Path(__file__).resolve().parent
 
@@ -69,36 +67,24 @@ def main() -> None:
                 lambda: _records(evaluate.evaluate(items, scheduler=cluster.scheduler_address)),
             )
     if not args.skip_endpoint:
-        binary = shutil.which("oxigraph") or sys.exit(
-            "the oxigraph server is not installed: pip install oxigraph"
-        )
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = subprocess.Popen([binary, "serve", "--bind", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(f"{base}/query?query=ASK%7B%7D", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            data = Graph()
-            for case in inputs.read(str(cohort)):
-                for triple in case.triples:
-                    data.add(triple)
-            remote = Remote(f"{base}/query", f"{base}/store", timeout=3600)
-            remote.put_graph("urn:haip:cohort", data.serialize(format="nt", encoding="utf-8"))
-            timed(
-                "in place, Oxigraph server",
-                lambda: {
-                    o.record["patient"]: {k: v for k, v in o.record.items() if k != "source"}
-                    for o in evaluate_in_place(remote, "urn:haip:cohort").outcomes
-                },
-            )
-        finally:
-            server.terminate()
+        data = Graph()
+        for case in inputs.read(str(cohort)):
+            for triple in case.triples:
+                data.add(triple)
+        ntriples = data.serialize(format="nt", encoding="utf-8")
+        for name, server in (
+            ("in place, Oxigraph server", servers.oxigraph),
+            ("in place, Virtuoso", servers.virtuoso),
+        ):
+            with server() as remote:
+                remote.put_graph("urn:haip:cohort", ntriples)
+                timed(
+                    name,
+                    lambda remote=remote: {
+                        o.record["patient"]: {k: v for k, v in o.record.items() if k != "source"}
+                        for o in evaluate_in_place(remote, "urn:haip:cohort").outcomes
+                    },
+                )
     reference = results["embedded, 1 process"]
     failed = False
     for name, records in results.items():

@@ -1,0 +1,78 @@
+"""Start the two SPARQL servers on loopback for benchmarks/compare_modes.py (the tests have their own
+fixtures): the Oxigraph server (PyPI `oxigraph`) and a private Virtuoso (Debian `virtuoso-opensource`)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from haip_kg.endpoint import Remote
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait(url: str) -> None:
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def oxigraph() -> Iterator[Remote]:
+    binary = shutil.which("oxigraph") or "oxigraph"
+    port = free_port()
+    process = subprocess.Popen([binary, "serve", "--bind", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+    try:
+        _wait(f"http://127.0.0.1:{port}/query?query=ASK%7B%7D")
+        yield Remote(f"http://127.0.0.1:{port}/query", f"http://127.0.0.1:{port}/store", timeout=7200)
+    finally:
+        process.terminate()
+
+
+@contextmanager
+def virtuoso() -> Iterator[Remote]:
+    system_ini = Path("/etc/virtuoso-opensource-7/virtuoso.ini")
+    folder = Path(tempfile.mkdtemp(prefix="haip-virtuoso-"))
+    sql_port, http_port = free_port(), free_port()
+    ini = system_ini.read_text().replace("/var/lib/virtuoso-opensource-7/db/", f"{folder}/")
+    ini = re.sub(r"(?m)^ServerPort(\s*)=\s*1111\b", rf"ServerPort\g<1>= {sql_port}", ini)
+    ini = re.sub(r"(?m)^ServerPort(\s*)=\s*8890\b", rf"ServerPort\g<1>= {http_port}", ini)
+    ini = re.sub(r"(?m)^MaxQueryCostEstimationTime.*$", "MaxQueryCostEstimationTime = -1", ini)
+    ini = re.sub(r"(?m)^ResultSetMaxRows.*$", "ResultSetMaxRows = 10000000", ini)
+    (folder / "virtuoso.ini").write_text(ini)
+    process = subprocess.Popen(
+        ["virtuoso-t", "+foreground", "+configfile", str(folder / "virtuoso.ini")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(f"http://127.0.0.1:{http_port}/sparql?query=ASK%7B%7D")
+        subprocess.run(
+            ["isql-vt", str(sql_port), "dba", "dba", 'exec=GRANT SPARQL_UPDATE TO "SPARQL";'],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        yield Remote(
+            f"http://127.0.0.1:{http_port}/sparql",
+            f"http://127.0.0.1:{http_port}/sparql-graph-crud",
+            timeout=7200,
+        )
+    finally:
+        process.terminate()
