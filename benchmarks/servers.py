@@ -54,6 +54,9 @@ def virtuoso() -> Iterator[Remote]:
     ini = re.sub(r"(?m)^ServerPort(\s*)=\s*1111\b", rf"ServerPort\g<1>= {sql_port}", ini)
     ini = re.sub(r"(?m)^ServerPort(\s*)=\s*8890\b", rf"ServerPort\g<1>= {http_port}", ini)
     ini = re.sub(r"(?m)^MaxQueryCostEstimationTime.*$", "MaxQueryCostEstimationTime = -1", ini)
+    ini = re.sub(
+        r"(?m)^MaxQueryExecutionTime.*$", "MaxQueryExecutionTime = 0", ini
+    )  # no partial "anytime" answers
     ini = re.sub(r"(?m)^ResultSetMaxRows.*$", "ResultSetMaxRows = 10000000", ini)
     (folder / "virtuoso.ini").write_text(ini)
     process = subprocess.Popen(

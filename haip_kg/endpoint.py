@@ -46,6 +46,14 @@ class Remote:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 body: bytes = response.read()
+                # Virtuoso answers a query that ran out of time with partial results ("anytime query")
+                # and says so only in this header: a partial answer must never become a decision.
+                state = response.headers.get("X-SQL-State")
+                if state:
+                    message = response.headers.get("X-SQL-Message", "")
+                    raise EndpointError(
+                        f"{method} {url}: the store returned a partial result ({state} {message})"
+                    )
                 return body
         except urllib.error.HTTPError as error:
             detail = error.read().decode("utf-8", errors="replace")[:500]

@@ -4,8 +4,10 @@ a private database: decisions identical to the embedded mode. Skipped when Virtu
 
 Server settings the test makes (an operator would make the same): SPARQL_UPDATE granted to the SPARQL
 user (for the Graph Store Protocol at /sparql-graph-crud), `MaxQueryCostEstimationTime = -1` (its cost
-estimator refuses the explanation rule with "estimated execution time 0 (sec) exceeds the limit"), and
-`ResultSetMaxRows` raised from its default 10,000 (which silently truncates results at cohort scale).
+estimator refuses the explanation rule with "estimated execution time 0 (sec) exceeds the limit"),
+`MaxQueryExecutionTime = 0` (otherwise a slow query returns partial "anytime" results; the client also
+refuses any answer flagged partial), and `ResultSetMaxRows` raised from its default 10,000 (which silently
+truncates results at cohort scale).
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ def virtuoso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ini = re.sub(r"(?m)^ServerPort(\s*)=\s*1111\b", rf"ServerPort\g<1>= {sql_port}", ini)
     ini = re.sub(r"(?m)^ServerPort(\s*)=\s*8890\b", rf"ServerPort\g<1>= {http_port}", ini)
     ini = re.sub(r"(?m)^MaxQueryCostEstimationTime.*$", "MaxQueryCostEstimationTime = -1", ini)
+    ini = re.sub(
+        r"(?m)^MaxQueryExecutionTime.*$", "MaxQueryExecutionTime = 0", ini
+    )  # no partial "anytime" answers
     ini = re.sub(r"(?m)^ResultSetMaxRows.*$", "ResultSetMaxRows = 1000000", ini)
     (folder / "virtuoso.ini").write_text(ini)
     process = subprocess.Popen(
