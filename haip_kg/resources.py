@@ -46,7 +46,9 @@ def query_dir(kind: str) -> Path:
     return root() / "queries" / kind
 
 
+@cache
 def query(kind: str, name: str) -> str:
+    """The text of queries/<kind>/<name>.rq (read once per process)."""
     return (query_dir(kind) / f"{name}.rq").read_text(encoding="utf-8")
 
 
