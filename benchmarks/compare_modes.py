@@ -82,7 +82,8 @@ def main() -> None:
                     name,
                     lambda remote=remote: {
                         o.record["patient"]: {k: v for k, v in o.record.items() if k != "source"}
-                        for o in evaluate_in_place(remote, "urn:haip:cohort").outcomes
+                        for b in evaluate_in_place(remote, "urn:haip:cohort")
+                        for o in b.outcomes
                     },
                 )
     reference = results["embedded, 1 process"]

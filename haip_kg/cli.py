@@ -69,7 +69,11 @@ def main() -> None:
     "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Output file ('-': stdout)."
 )
 @click.option(
-    "--batch-size", type=click.IntRange(1), default=250, show_default=True, help="Cases decided together."
+    "--batch-size",
+    type=click.IntRange(1),
+    default=None,
+    help="Cases decided together: a batch, or with --endpoint a partition "
+    "[default: 250; 500 with --endpoint].",
 )
 @click.option(
     "--workers", type=click.IntRange(1), default=None, help="Worker processes [default: all cores]."
@@ -88,7 +92,7 @@ def evaluate(
     paths: tuple[str, ...],
     fmt: str,
     output: IO[str],
-    batch_size: int,
+    batch_size: int | None,
     workers: int | None,
     quiet: bool,
     scheduler: str | None,
@@ -118,13 +122,19 @@ def evaluate(
         task = progress.add_task("deciding", total=None, rate="") if progress else None
         batches: Iterator[Batch]
         if endpoint:
-            from .endpoint import Remote, evaluate_in_place
+            from .endpoint import PARTITION_SIZE, Remote, evaluate_in_place
 
             remote = Remote(endpoint, store_endpoint or "")
-            batches = iter([evaluate_in_place(remote, data_graph or "", result_graph, fmt == "turtle")])
+            batches = evaluate_in_place(
+                remote, data_graph or "", result_graph, fmt == "turtle", batch_size or PARTITION_SIZE
+            )
         else:
             batches = evaluation.evaluate(
-                _items(paths), batch_size, with_rdf=fmt == "turtle", workers=workers, scheduler=scheduler
+                _items(paths),
+                batch_size or evaluation.BATCH_SIZE,
+                with_rdf=fmt == "turtle",
+                workers=workers,
+                scheduler=scheduler,
             )
         for batch in batches:
             for outcome in batch.outcomes:

@@ -10,23 +10,26 @@ setting is needed. The OWL RL step runs on the client (the store only needs SPAR
 from __future__ import annotations
 
 import json
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import RDF, Graph, URIRef
+from rdflib import Graph
 
 from . import engine, report, validate
 from .casesheet import InputError
 from .evaluate import Batch, Outcome, Record, error_record
-from .inputs import Case, reachable
-from .namespaces import DCTERMS, HAIP
+from .inputs import Case, cases_in_store
 
 KB_GRAPH = "https://w3id.org/haip/graph/knowledge-base"
 WORK_GRAPH = "https://w3id.org/haip/graph/work"
+PARTITION_GRAPH = "https://w3id.org/haip/graph/partition"
 
 
 class EndpointError(Exception):
@@ -79,6 +82,23 @@ class Remote:
     def get_graph(self, graph: str) -> bytes:
         return self._request(self._graph_url(graph), None, {"Accept": "application/n-triples"}, "GET")
 
+    def load_graph(self, graph: str, store: ox.Store) -> None:
+        """Stream a graph of the store (GET, N-Triples) into the default graph of a local store."""
+        request = urllib.request.Request(
+            self._graph_url(graph), headers={"Accept": "application/n-triples"}, method="GET"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                store.bulk_load(response, format=ox.RdfFormat.N_TRIPLES)
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode("utf-8", errors="replace")[:500]
+            raise EndpointError(f"GET {request.full_url} failed with HTTP {error.code}: {detail}") from error
+        except urllib.error.URLError as error:
+            raise EndpointError(f"cannot reach {request.full_url}: {error.reason}") from error
+        except SyntaxError as error:
+            message = f"GET {request.full_url}: the store sent invalid N-Triples: {error}"
+            raise EndpointError(message) from error
+
     def delete_graph(self, graph: str) -> None:
         try:
             self._request(self._graph_url(graph), None, {}, "DELETE")
@@ -124,37 +144,76 @@ class RemoteBackend:
             self.remote.post_graph(WORK_GRAPH, ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) or b"")
 
 
+PARTITION_SIZE = 500
+"""Patients decided together in one partition (the stores' plans for some rules grow faster than linearly
+with the patients a query sees, so a cohort is decided a partition at a time)."""
+
+
 def evaluate_in_place(
-    remote: Remote, data_graph: str, result_graph: str | None = None, with_rdf: bool = False
-) -> Batch:
-    """Decide every patient in `data_graph` of the store, in place; optionally write the decisions (RDF)
-    into `result_graph`. Patients whose data break the input contract are reported, not decided."""
+    remote: Remote,
+    data_graph: str,
+    result_graph: str | None = None,
+    with_rdf: bool = False,
+    partition_size: int = PARTITION_SIZE,
+) -> Iterator[Batch]:
+    """Decide every patient in `data_graph` of the store, a partition at a time; optionally write the
+    decisions (RDF) into `result_graph`. Patients whose data break the input contract are reported, not
+    decided.
+
+    The data graph is read once (Graph Store Protocol GET, streamed into a local Oxigraph store, on disk
+    for large graphs) so that the input contract can be checked on the client. Each partition's patients
+    are copied into a partition graph of the store; the rules then run in the store over that graph plus
+    the knowledge-base and work graphs, and the work graph is emptied after each partition.
+    """
     source = f"{remote.query_url} <{data_graph}>"
-    data = Graph().parse(data=remote.get_graph(data_graph).decode("utf-8"), format="nt")
-    patients = sorted((p for p in data.subjects(RDF.type, HAIP.Patient) if isinstance(p, URIRef)), key=str)
-    cases = []
-    for position, patient in enumerate(patients):
-        identifier = data.value(patient, DCTERMS.identifier)
-        cases.append(
-            Case(source, position, str(identifier or patient), patient, tuple(reachable(data, patient)))
-        )
-    owner = validate.owner_index([(i, case.triples) for i, case in enumerate(cases)])
-    findings = validate.findings(data, owner, {})
-    remote.put_graph(KB_GRAPH, engine.knowledge_base_ntriples())
-    remote.delete_graph(WORK_GRAPH)
-    backend = RemoteBackend(remote, data_graph)
-    engine.decide_on(backend)
-    records = report.records(backend)
-    warnings = report.conflicts(backend)
-    decisions = report.decision_graph(backend) if (result_graph or with_rdf) else b""
-    if result_graph:
-        remote.put_graph(result_graph, decisions)
-    remote.delete_graph(WORK_GRAPH)
+    with tempfile.TemporaryDirectory(prefix="haip-endpoint-") as folder:
+        local = ox.Store(folder)
+        remote.load_graph(data_graph, local)
+        cases = cases_in_store(local, source)
+        remote.put_graph(KB_GRAPH, engine.knowledge_base_ntriples())
+        if result_graph:
+            remote.delete_graph(result_graph)
+        try:
+            while partition := list(islice(cases, partition_size)):
+                yield _decide_partition(remote, partition, source, result_graph, with_rdf)
+        finally:
+            remote.delete_graph(WORK_GRAPH)
+            remote.delete_graph(PARTITION_GRAPH)
+
+
+def _decide_partition(
+    remote: Remote, cases: list[Case], source: str, result_graph: str | None, with_rdf: bool
+) -> Batch:
+    readable = [(i, case) for i, case in enumerate(cases) if not case.errors]
+    data = Graph()
+    for _i, case in readable:
+        for triple in case.triples:
+            data.add(triple)
+    owner = validate.owner_index([(i, case.triples) for i, case in readable])
+    findings = validate.findings(data, owner, {}) if readable else {}
+    refused = {
+        i: [InputError(f.key, f.message) for f in found if f.severity == "violation"]
+        for i, found in findings.items()
+    }
+    accepted = [case for i, case in readable if not refused.get(i)]
+    records: dict[str, Record] = {}
+    warnings: dict[str, list[dict[str, str]]] = {}
+    decisions = b""
+    if accepted:
+        remote.put_graph(PARTITION_GRAPH, engine.ntriples_of(t for case in accepted for t in case.triples))
+        remote.delete_graph(WORK_GRAPH)
+        backend = RemoteBackend(remote, PARTITION_GRAPH)
+        engine.decide_on(backend)
+        records = report.records(backend)
+        warnings = report.conflicts(backend)
+        if result_graph or with_rdf:
+            decisions = report.decision_graph(backend)
+        if result_graph:
+            remote.post_graph(result_graph, decisions)
     outcomes = []
     for i, case in enumerate(cases):
-        violations = [f for f in findings.get(i, []) if f.severity == "violation"]
-        if violations:
-            record: Record = error_record(case, [InputError(f.key, f.message) for f in violations])
+        if case.errors or refused.get(i):
+            record: Record = error_record(case, case.errors or refused[i])
         else:
             record = {
                 "patient": case.case_id,
@@ -163,5 +222,5 @@ def evaluate_in_place(
                 "source": source,
                 "consensus": dict(report.SOURCE),
             }
-        outcomes.append(Outcome(source, i, case.case_id, record))
+        outcomes.append(Outcome(case.source, case.position, case.case_id, record))
     return Batch(outcomes, decisions if with_rdf else b"")

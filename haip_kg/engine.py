@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import pyoxigraph as ox
 import reasonable
 from rdflib import RDF, BNode, Graph, Literal, URIRef
+from rdflib.plugins.serializers.nt import _nt_row
 from rdflib.term import Node
 
 from . import resources
@@ -63,6 +64,11 @@ def solutions(store: ox.Store, query: str) -> list[dict[str, Any]]:
 
 def ntriples(store: ox.Store) -> bytes:
     return store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph()) or b""
+
+
+def ntriples_of(triples: Iterable[tuple[Node, Node, Node]]) -> bytes:
+    """rdflib triples as an N-Triples document."""
+    return "".join(_nt_row(triple) for triple in triples).encode("utf-8")
 
 
 @cache

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
@@ -15,15 +16,23 @@ from pathlib import Path
 from typing import Any
 
 import ijson
-from rdflib import RDF, XSD, BNode, Graph, URIRef
+import pyoxigraph as ox
+from rdflib import RDF, XSD, URIRef
 from rdflib.term import Node
 
-from . import casesheet
+from . import casesheet, engine
 from .casesheet import InputError, Triple
 from .namespaces import DCTERMS, HAIP
 
 CASE_SHEET_SUFFIXES = {".json", ".csv"}
 RDF_FORMATS = {".ttl": "turtle", ".nt": "nt", ".jsonld": "json-ld"}
+_OX_FORMATS = {
+    "turtle": ox.RdfFormat.TURTLE,
+    "nt": ox.RdfFormat.N_TRIPLES,
+    "json-ld": ox.RdfFormat.JSON_LD,
+}
+ON_DISK_BYTES = 32 * 2**20
+"""An RDF file larger than this is loaded into a temporary on-disk Oxigraph store (memory stays flat)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,9 @@ def read_items(source: str) -> Iterator[Item]:
     if suffix == ".json" and _starts_with(source, "["):
         yield from _from_json_stream(source)
         return
+    if suffix in RDF_FORMATS:
+        yield from _from_rdf(source, None, RDF_FORMATS[suffix])
+        return
     try:
         if source == "-":
             text = sys.stdin.read()
@@ -98,7 +110,7 @@ def read_items(source: str) -> Iterator[Item]:
     if suffix == ".csv":
         yield from _sheets(source, _csv_rows(text))
     elif suffix in RDF_FORMATS:
-        yield from _from_rdf(source, text, RDF_FORMATS[suffix])
+        yield from _from_rdf(source, text, RDF_FORMATS[suffix])  # standard input
     elif suffix == ".json":
         yield from _from_json(source, text)
     else:
@@ -291,23 +303,50 @@ def _csv_line(item: str, table: casesheet.CaseSheetMapping) -> dict[str, Any]:
 # --- native RDF -----------------------------------------------------------------------------------------
 
 
-def _from_rdf(source: str, text: str, rdf_format: str) -> Iterator[Case]:
-    graph = Graph()
-    try:
-        graph.parse(data=text, format=rdf_format)
-    except Exception as error:  # rdflib raises many parser-specific types
-        yield Case(
-            source, 0, None, None, errors=(InputError(None, f"{source} is not valid {rdf_format}: {error}"),)
-        )
-        return
-    patients = sorted(set(graph.subjects(RDF.type, HAIP.Patient)), key=str)
+def _from_rdf(source: str, text: str | None, rdf_format: str) -> Iterator[Case]:
+    """The patients of an RDF document (`text`, or the file `source` when text is None), each with the
+    triples reachable from it. The document is parsed by Oxigraph into a store (in memory, or in a
+    temporary on-disk store for large files) and cases are read out of it one at a time."""
+    with tempfile.TemporaryDirectory(prefix="haip-rdf-") as folder:
+        large = text is None and Path(source).stat().st_size > ON_DISK_BYTES
+        store = ox.Store(folder) if large else ox.Store()
+        try:
+            if text is not None:
+                store.load(text, format=_OX_FORMATS[rdf_format], base_iri=_base(source))
+            elif large:
+                store.bulk_load(path=source, format=_OX_FORMATS[rdf_format], base_iri=_base(source))
+            else:
+                store.load(path=source, format=_OX_FORMATS[rdf_format], base_iri=_base(source))
+        except (SyntaxError, ValueError, OSError) as error:
+            message = f"{source} is not valid {rdf_format}: {error}"
+            yield Case(source, 0, None, None, errors=(InputError(None, message),))
+            return
+        yield from cases_in_store(store, source)
+
+
+def _base(source: str) -> str | None:
+    return None if source == "-" else Path(source).resolve().as_uri()
+
+
+_PATIENT = ox.NamedNode(str(HAIP.Patient))
+_TYPE = ox.NamedNode(str(RDF.type))
+_IDENTIFIER = ox.NamedNode(str(DCTERMS.identifier))
+
+
+def cases_in_store(store: ox.Store, source: str) -> Iterator[Case]:
+    """Every haip:Patient in the default graph of an Oxigraph store, in IRI order, as a Case holding the
+    triples reachable from it (stopping at other patients)."""
+    graph = ox.DefaultGraph()
+    patients = sorted(
+        (q.subject for q in store.quads_for_pattern(None, _TYPE, _PATIENT, graph)), key=lambda t: str(t)
+    )
     if not patients:
         yield Case(source, 0, None, None, errors=(InputError(None, f"{source} describes no haip:Patient"),))
         return
     for position, patient in enumerate(patients):
-        identifier = graph.value(patient, DCTERMS.identifier)
-        case_id = str(identifier) if identifier is not None else str(patient)
-        if not isinstance(patient, URIRef):
+        identifier: Any = next(iter(store.quads_for_pattern(patient, _IDENTIFIER, None, graph)), None)
+        case_id = str(identifier.object.value if identifier is not None else getattr(patient, "value", ""))
+        if not isinstance(patient, ox.NamedNode):
             yield Case(
                 source,
                 position,
@@ -316,18 +355,27 @@ def _from_rdf(source: str, text: str, rdf_format: str) -> Iterator[Case]:
                 errors=(InputError(None, "a patient must be named by an IRI, not a blank node"),),
             )
             continue
-        yield Case(source, position, case_id, patient, tuple(reachable(graph, patient)))
+        triples = tuple(
+            (engine.from_ox(s), engine.from_ox(p), engine.from_ox(o)) for s, p, o in reachable(store, patient)
+        )
+        yield Case(source, position, case_id, URIRef(patient.value), triples)
 
 
-def reachable(graph: Graph, start: Node) -> Iterator[Triple]:
+def reachable(store: ox.Store, start: ox.NamedNode) -> Iterator[tuple[Any, Any, Any]]:
     """The triples about the patient and the nodes it links to (stopping at other patients)."""
-    seen = {start}
-    todo = [start]
+    graph = ox.DefaultGraph()
+    seen: set[Any] = {start}
+    todo: list[Any] = [start]
     while todo:
         subject = todo.pop()
-        for _s, p, o in graph.triples((subject, None, None)):
-            yield (subject, p, o)
-            is_node = isinstance(o, URIRef | BNode) and o not in seen
-            if is_node and (o, RDF.type, HAIP.Patient) not in graph and (o, None, None) in graph:
-                seen.add(o)
-                todo.append(o)
+        for quad in store.quads_for_pattern(subject, None, None, graph):
+            yield (subject, quad.predicate, quad.object)
+            node = quad.object
+            if (
+                isinstance(node, ox.NamedNode | ox.BlankNode)
+                and node not in seen
+                and not any(True for _ in store.quads_for_pattern(node, _TYPE, _PATIENT, graph))
+                and any(True for _ in store.quads_for_pattern(node, None, None, graph))
+            ):
+                seen.add(node)
+                todo.append(node)

@@ -79,6 +79,8 @@ def test_in_place_decisions_equal_embedded_ones(oxigraph_server: str) -> None:
             DATA,
             "--result-graph",
             RESULTS,
+            "--batch-size",
+            "9",
             "--quiet",
         ],
     )
