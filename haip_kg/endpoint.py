@@ -9,7 +9,6 @@ setting is needed. The OWL RL step runs on the client (the store only needs SPAR
 
 from __future__ import annotations
 
-import json
 import tempfile
 import urllib.error
 import urllib.parse
@@ -20,11 +19,9 @@ from itertools import islice
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import Graph
 
-from . import engine, report, validate
-from .casesheet import InputError
-from .evaluate import Batch, Outcome, Record, error_record
+from . import engine
+from .evaluate import Batch, decide_cases
 from .inputs import Case, cases_in_store
 
 KB_GRAPH = "https://w3id.org/haip/graph/knowledge-base"
@@ -107,19 +104,6 @@ class Remote:
                 raise
 
 
-def _term(binding: dict[str, str]) -> Any:
-    kind = binding["type"]
-    if kind == "uri":
-        return ox.NamedNode(binding["value"])
-    if kind == "bnode":
-        return ox.BlankNode(binding["value"])
-    if "xml:lang" in binding:
-        return ox.Literal(binding["value"], language=binding["xml:lang"])
-    if "datatype" in binding:
-        return ox.Literal(binding["value"], datatype=ox.NamedNode(binding["datatype"]))
-    return ox.Literal(binding["value"])
-
-
 class RemoteBackend:
     """engine.Backend over a remote store: reads the dataset (data + knowledge base + work graphs) and
     writes rule results into the work graph."""
@@ -133,11 +117,7 @@ class RemoteBackend:
         return [quad.triple for quad in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)]
 
     def select(self, query: str) -> list[dict[str, Any]]:
-        body = json.loads(self.remote.query(query, self.graphs, "application/sparql-results+json"))
-        variables = body["head"]["vars"]
-        return [
-            {v: _term(row[v]) if v in row else None for v in variables} for row in body["results"]["bindings"]
-        ]
+        return engine.plain_rows(self.remote.query(query, self.graphs, "application/sparql-results+json"))
 
     def add(self, triples: list[ox.Triple]) -> None:
         if triples:
@@ -184,43 +164,14 @@ def evaluate_in_place(
 def _decide_partition(
     remote: Remote, cases: list[Case], source: str, result_graph: str | None, with_rdf: bool
 ) -> Batch:
-    readable = [(i, case) for i, case in enumerate(cases) if not case.errors]
-    data = Graph()
-    for _i, case in readable:
-        for triple in case.triples:
-            data.add(triple)
-    owner = validate.owner_index([(i, case.triples) for i, case in readable])
-    findings = validate.findings(data, owner, {}) if readable else {}
-    refused = {
-        i: [InputError(f.key, f.message) for f in found if f.severity == "violation"]
-        for i, found in findings.items()
-    }
-    accepted = [case for i, case in readable if not refused.get(i)]
-    records: dict[str, Record] = {}
-    warnings: dict[str, list[dict[str, str]]] = {}
-    decisions = b""
-    if accepted:
-        remote.put_graph(PARTITION_GRAPH, engine.ntriples_of(t for case in accepted for t in case.triples))
+    def decide(data: bytes) -> RemoteBackend:
+        remote.put_graph(PARTITION_GRAPH, data)
         remote.delete_graph(WORK_GRAPH)
         backend = RemoteBackend(remote, PARTITION_GRAPH)
         engine.decide_on(backend)
-        records = report.records(backend)
-        warnings = report.conflicts(backend)
-        if result_graph or with_rdf:
-            decisions = report.decision_graph(backend)
-        if result_graph:
-            remote.post_graph(result_graph, decisions)
-    outcomes = []
-    for i, case in enumerate(cases):
-        if case.errors or refused.get(i):
-            record: Record = error_record(case, case.errors or refused[i])
-        else:
-            record = {
-                "patient": case.case_id,
-                **records[str(case.patient)],
-                "validation": {"conforms": True, "results": warnings.get(str(case.patient), [])},
-                "source": source,
-                "consensus": dict(report.SOURCE),
-            }
-        outcomes.append(Outcome(case.source, case.position, case.case_id, record))
-    return Batch(outcomes, decisions if with_rdf else b"")
+        return backend
+
+    batch = decide_cases(cases, decide, with_rdf or bool(result_graph), source)
+    if result_graph and batch.decisions:
+        remote.post_graph(result_graph, batch.decisions)
+    return batch if with_rdf else Batch(batch.outcomes, b"")

@@ -8,6 +8,7 @@ record -> fact -> classify -> OWL RL reasoning -> status -> qualify -> explain -
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from functools import cache
 from typing import Any, Protocol
@@ -54,12 +55,28 @@ def quad(s: Node, p: Node, o: Node) -> ox.Quad:
     return ox.Quad(to_ox(s), to_ox(p), to_ox(o))  # type: ignore[arg-type]
 
 
-def solutions(store: ox.Store, query: str) -> list[dict[str, Any]]:
-    """The rows of a SELECT query, by variable name (unbound variables are None)."""
-    result = store.query(query)
-    assert isinstance(result, ox.QuerySolutions), "expected a SELECT query"
-    names = [v.value for v in result.variables]
-    return [{name: row[name] for name in names} for row in result]
+def plain_rows(results_json: bytes) -> list[dict[str, Any]]:
+    """The rows of a SPARQL JSON results document as plain values by variable name: an IRI or a blank
+    node as its string, a boolean or integer literal as a Python bool or int, another literal as its
+    lexical form, an unbound variable as None."""
+    document = json.loads(results_json)
+    names = document["head"]["vars"]
+    return [
+        {name: _plain(row[name]) if name in row else None for name in names}
+        for row in document["results"]["bindings"]
+    ]
+
+
+_XSD = "http://www.w3.org/2001/XMLSchema#"
+
+
+def _plain(binding: dict[str, str]) -> Any:
+    datatype = binding.get("datatype")
+    if datatype == _XSD + "boolean":
+        return binding["value"] == "true"
+    if datatype == _XSD + "integer":
+        return int(binding["value"])
+    return binding["value"]
 
 
 def ntriples(store: ox.Store) -> bytes:
@@ -105,10 +122,11 @@ def rules(stage: str) -> tuple[tuple[str, str], ...]:
     return tuple((path.name, path.read_text(encoding="utf-8")) for path in resources.rule_files(stage))
 
 
-def new_store(triples: Iterable[tuple[Node, Node, Node]]) -> ox.Store:
+def new_store(data: bytes) -> ox.Store:
+    """An in-memory store holding the knowledge base and `data` (N-Triples)."""
     store = ox.Store()
     store.load(knowledge_base_ntriples(), format=ox.RdfFormat.N_TRIPLES)
-    store.extend(quad(s, p, o) for s, p, o in triples)
+    store.load(data, format=ox.RdfFormat.N_TRIPLES)
     return store
 
 
@@ -117,7 +135,9 @@ class Backend(Protocol):
 
     def construct(self, query: str) -> list[ox.Triple]: ...
 
-    def select(self, query: str) -> list[dict[str, Any]]: ...
+    def select(self, query: str) -> list[dict[str, Any]]:
+        """The rows of a SELECT query as plain values (see plain_rows)."""
+        ...
 
     def add(self, triples: list[ox.Triple]) -> None: ...
 
@@ -134,7 +154,9 @@ class Embedded:
         return list(result)
 
     def select(self, query: str) -> list[dict[str, Any]]:
-        return solutions(self.store, query)
+        result = self.store.query(query)
+        assert isinstance(result, ox.QuerySolutions), "expected a SELECT query"
+        return plain_rows(result.serialize(format=ox.QueryResultsFormat.JSON) or b"")
 
     def add(self, triples: list[ox.Triple]) -> None:
         self.store.extend(ox.Quad(t.subject, t.predicate, t.object) for t in triples)
@@ -190,7 +212,7 @@ def reason(backend: Backend) -> None:
     TBox and the patient's fact classes) and add the new rdf:type triples to the backend."""
     asserted: dict[str, set[str]] = {}
     for row in backend.select(_PATIENT_TYPES):
-        asserted.setdefault(row["patient"].value, set()).add(row["class"].value)
+        asserted.setdefault(row["patient"], set()).add(row["class"])
     signatures = {patient: frozenset(classes) for patient, classes in asserted.items()}
     classify(signatures.values())
     rdf_type = ox.NamedNode(str(RDF.type))
@@ -212,8 +234,9 @@ def decide_on(backend: Backend) -> None:
         run_stage(backend, stage)
 
 
-def decide(triples: Iterable[tuple[Node, Node, Node]]) -> Embedded:
-    """An embedded store holding the knowledge base, the patients and every decision about them."""
-    backend = Embedded(new_store(triples))
+def decide(data: bytes) -> Embedded:
+    """An embedded store holding the knowledge base, the patients (`data`, N-Triples) and every decision
+    about them."""
+    backend = Embedded(new_store(data))
     decide_on(backend)
     return backend

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from rdflib import Graph
-
 from . import casesheet, engine, report, validate
 from .casesheet import InputError
 from .inputs import Case, Item, to_case
@@ -76,30 +74,39 @@ def _refuse_duplicates(items: Iterable[Item]) -> Iterator[Item]:
 
 
 def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
-    """Decide one batch; the outcomes are in the order of the items."""
-    cases = [to_case(item) for item in items]
+    """Decide one batch in an embedded store; the outcomes are in the order of the items."""
+    return decide_cases([to_case(item) for item in items], engine.decide, with_rdf)
+
+
+def decide_cases(
+    cases: list[Case],
+    decide: Callable[[bytes], engine.Backend],
+    with_rdf: bool = False,
+    source: str | None = None,
+) -> Batch:
+    """Check each case against the input contract, have `decide` run the rules over the accepted ones
+    (their data as N-Triples; it returns the backend holding the decisions) and build one outcome per
+    case, in order. `source` overrides the cases' own source in the records."""
     readable = [(i, case) for i, case in enumerate(cases) if not case.errors]
-    data = Graph()
+    data = {i: engine.ntriples_of(case.triples) for i, case in readable}
     node_keys: dict[Any, str] = {}
     for _i, case in readable:
-        for triple in case.triples:
-            data.add(triple)
         node_keys.update(case.node_keys)
     owner = validate.owner_index([(i, case.triples) for i, case in readable])
-    findings = validate.findings(data, owner, node_keys) if readable else {}
+    findings = validate.findings(validate.data_store(data.values()), owner, node_keys) if readable else {}
     refused: dict[int, list[InputError]] = {
         i: list(dict.fromkeys(InputError(f.key, f.message) for f in found if f.severity == "violation"))
         for i, found in findings.items()
     }
-    accepted = [(i, case) for i, case in readable if not refused.get(i)]
+    accepted = [i for i, _case in readable if not refused.get(i)]
     records: dict[str, Record] = {}
     warnings: dict[str, list[dict[str, str]]] = {}
     decisions = b""
     if accepted:
-        store = engine.decide(t for _i, case in accepted for t in case.triples)
-        records = report.records(store)
-        warnings = report.conflicts(store)
-        decisions = report.decision_graph(store) if with_rdf else b""
+        backend = decide(b"".join(data[i] for i in accepted))
+        records = report.records(backend)
+        warnings = report.conflicts(backend)
+        decisions = report.decision_graph(backend) if with_rdf else b""
     outcomes = []
     for i, case in enumerate(cases):
         if case.errors or refused.get(i):
@@ -115,7 +122,7 @@ def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
                 "patient": case.case_id,
                 **records[patient],
                 "validation": {"conforms": True, "results": results},
-                "source": case.source,
+                "source": source or case.source,
                 "consensus": dict(report.SOURCE),
             }
         outcomes.append(Outcome(case.source, case.position, case.case_id, record))

@@ -22,21 +22,8 @@ TRUTH = {f"{PREFIXES['haip']}true": True, f"{PREFIXES['haip']}false": False}
 """JSON for a haip:TruthValue; haip:unknown (or no value) is null."""
 
 
-def _value(term: Any) -> Any:
-    if term is None:
-        return None
-    if isinstance(term, ox.Literal):
-        datatype = term.datatype.value
-        if datatype.endswith("#boolean"):
-            return term.value == "true"
-        if datatype.endswith("#integer"):
-            return int(term.value)
-        return term.value
-    return term.value
-
-
 def _select(store: engine.Backend, name: str) -> list[dict[str, Any]]:
-    return [{k: _value(v) for k, v in row.items()} for row in store.select(resources.query("report", name))]
+    return store.select(resources.query("report", name))
 
 
 def records(store: engine.Backend) -> dict[str, Record]:

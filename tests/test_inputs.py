@@ -140,3 +140,16 @@ def test_folder_expands_to_its_case_files_in_name_order() -> None:
     files = inputs.expand([str(INPUTS)])
     assert [Path(f).name for f in files] == sorted(Path(f).name for f in files)
     assert not any(f.endswith(".expected.json") for f in files)
+
+
+def test_contract_breach_on_a_blank_node_of_a_native_patient_is_refused(tmp_path: Path) -> None:
+    turtle = """@prefix haip: <https://w3id.org/haip/> .
+@prefix dcterms: <http://purl.org/dc/terms/> .
+<https://example.org/p/bnode-1> a haip:Patient ; dcterms:identifier "bnode-1" ;
+    haip:hasPrimaryTumour [ a haip:PrimaryTumour ; haip:primarySite "colon" ] .
+"""
+    (tmp_path / "bnode.ttl").write_text(turtle)
+    (record,) = _records(tmp_path / "bnode.ttl")
+    assert record["patient"] == "bnode-1"
+    assert "errors" in record, record
+    assert any(e["key"] == "primary_site" for e in record["errors"]), record["errors"]

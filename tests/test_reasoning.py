@@ -42,7 +42,7 @@ SELECT ?patient ?fact ?value WHERE {
 @pytest.fixture(scope="module")
 def store() -> Any:
     cases = [c for path in case_files() for c in inputs.read(str(path))]
-    return engine.decide(t for case in cases for t in case.triples).store
+    return engine.decide(engine.ntriples_of(t for case in cases for t in case.triples)).store
 
 
 def _rows(store: Any, query: str) -> list[dict[str, str]]:
