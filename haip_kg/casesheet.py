@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -139,14 +139,22 @@ def _term(value: Any, key: KeyDef, table: CaseSheetMapping) -> Node:
         if isinstance(value, str) and value in table.codes.get(key.value_class, {}):
             return table.codes[key.value_class][value]
         return Literal(value if isinstance(value, str) else repr(value))
+    if isinstance(value, str | int | float):  # hashable: the same literal is made once
+        return _literal(type(value).__name__, value, key.datatype)
+    return Literal(str(value))
+
+
+@lru_cache(maxsize=16384)
+def _literal(kind: str, value: Any, datatype: URIRef | None) -> Literal:
+    """The literal for a value of a key with this datatype (`kind` keeps True, 1 and 1.0 apart)."""
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    if key.datatype == XSD.boolean and isinstance(value, bool):
+    if datatype == XSD.boolean and isinstance(value, bool):
         return Literal(value)
-    if key.datatype == XSD.integer and is_number and isinstance(value, int):
+    if datatype == XSD.integer and is_number and isinstance(value, int):
         return Literal(value, datatype=XSD.integer)
-    if key.datatype == XSD.decimal and is_number and math.isfinite(value):
+    if datatype == XSD.decimal and is_number and math.isfinite(value):
         return Literal(Decimal(str(value)), datatype=XSD.decimal)
-    if key.datatype == XSD.string and isinstance(value, str):
+    if datatype == XSD.string and isinstance(value, str):
         return Literal(value)
     if is_number and math.isfinite(value):
         return Literal(Decimal(str(value)), datatype=XSD.decimal)

@@ -72,8 +72,7 @@ def main() -> None:
     "--batch-size",
     type=click.IntRange(1),
     default=None,
-    help="Cases decided together: a batch, or with --endpoint a partition "
-    "[default: 250; 500 with --endpoint].",
+    help="Cases decided together: a batch, or with --endpoint a partition [default: 250].",
 )
 @click.option(
     "--workers", type=click.IntRange(1), default=None, help="Worker processes [default: all cores]."

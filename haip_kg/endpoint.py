@@ -33,6 +33,23 @@ class EndpointError(Exception):
     """The store refused or failed a request; the message says which and why."""
 
 
+def _refuse_partial(response: Any, method: str, url: str) -> None:
+    """Raise if the store says its answer is incomplete."""
+    # Virtuoso answers a query that ran out of time with partial results ("anytime query") and says so
+    # only in this header: a partial answer must never become a decision
+    state = response.headers.get("X-SQL-State")
+    if state:
+        message = response.headers.get("X-SQL-Message", "")
+        raise EndpointError(f"{method} {url}: the store returned a partial result ({state} {message})")
+    # ... and an answer cut at its result-size limit (ResultSetMaxRows) in this one
+    cap = response.headers.get("X-SPARQL-MaxRows")
+    if cap:
+        raise EndpointError(
+            f"{method} {url}: the store cut the result at its limit of {cap} rows; "
+            "use a smaller --batch-size or raise the store's limit"
+        )
+
+
 @dataclass(frozen=True)
 class Remote:
     """A SPARQL 1.1 store: its query URL and its Graph Store Protocol URL."""
@@ -46,14 +63,7 @@ class Remote:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 body: bytes = response.read()
-                # Virtuoso answers a query that ran out of time with partial results ("anytime query")
-                # and says so only in this header: a partial answer must never become a decision.
-                state = response.headers.get("X-SQL-State")
-                if state:
-                    message = response.headers.get("X-SQL-Message", "")
-                    raise EndpointError(
-                        f"{method} {url}: the store returned a partial result ({state} {message})"
-                    )
+                _refuse_partial(response, method, url)
                 return body
         except urllib.error.HTTPError as error:
             detail = error.read().decode("utf-8", errors="replace")[:500]
@@ -86,6 +96,7 @@ class Remote:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                _refuse_partial(response, "GET", request.full_url)
                 store.bulk_load(response, format=ox.RdfFormat.N_TRIPLES)
         except urllib.error.HTTPError as error:
             detail = error.read().decode("utf-8", errors="replace")[:500]
@@ -95,6 +106,13 @@ class Remote:
         except SyntaxError as error:
             message = f"GET {request.full_url}: the store sent invalid N-Triples: {error}"
             raise EndpointError(message) from error
+        count = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
+        (row,) = engine.plain_rows(self.query(count, [], "application/sparql-results+json"))
+        if len(store) != int(row["n"]):
+            raise EndpointError(
+                f"GET {request.full_url} returned {len(store)} of the graph's {row['n']} triples "
+                "(a limit of the store's Graph Store Protocol?); nothing was decided"
+            )
 
     def delete_graph(self, graph: str) -> None:
         try:
@@ -112,21 +130,25 @@ class RemoteBackend:
         self.remote = remote
         self.graphs = [data_graph, KB_GRAPH, WORK_GRAPH]
 
-    def construct(self, query: str) -> list[ox.Triple]:
+    def construct(self, query: str) -> bytes:
         body = self.remote.query(query, self.graphs, "application/n-triples")
-        return [quad.triple for quad in ox.parse(body, format=ox.RdfFormat.N_TRIPLES)]
+        # parsed and written again: what the store sent is checked, and stores' N-Triples quirks go
+        triples = (quad.triple for quad in ox.parse(body, format=ox.RdfFormat.N_TRIPLES))
+        return ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) or b""
 
     def select(self, query: str) -> list[dict[str, Any]]:
         return engine.plain_rows(self.remote.query(query, self.graphs, "application/sparql-results+json"))
 
-    def add(self, triples: list[ox.Triple]) -> None:
-        if triples:
-            self.remote.post_graph(WORK_GRAPH, ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) or b"")
+    def add(self, ntriples: bytes) -> None:
+        if ntriples:
+            self.remote.post_graph(WORK_GRAPH, ntriples)
 
 
-PARTITION_SIZE = 500
-"""Patients decided together in one partition (the stores' plans for some rules grow faster than linearly
-with the patients a query sees, so a cohort is decided a partition at a time)."""
+PARTITION_SIZE = 250
+"""Patients decided together in one partition. The stores' plans for some rules grow faster than linearly
+with the patients a query sees, so a cohort is decided a partition at a time; and with at most about 35
+result rows per patient for any rule, a partition of 250 stays under Virtuoso's default result-size limit
+of 10,000 rows (writing decisions back reads about 185 triples per patient: see the README)."""
 
 
 def evaluate_in_place(

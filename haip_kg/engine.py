@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Protocol
 
 import pyoxigraph as ox
 import reasonable
 from rdflib import RDF, BNode, Graph, Literal, URIRef
-from rdflib.plugins.serializers.nt import _nt_row
+from rdflib.plugins.serializers.nt import _quoteLiteral
 from rdflib.term import Node
 
 from . import resources
@@ -84,8 +84,13 @@ def ntriples(store: ox.Store) -> bytes:
 
 
 def ntriples_of(triples: Iterable[tuple[Node, Node, Node]]) -> bytes:
-    """rdflib triples as an N-Triples document."""
-    return "".join(_nt_row(triple) for triple in triples).encode("utf-8")
+    """rdflib triples as an N-Triples document (terms written by rdflib's N-Triples serializer)."""
+    return "".join(f"{_nt(s)} {_nt(p)} {_nt(o)} .\n" for s, p, o in triples).encode("utf-8")
+
+
+@lru_cache(maxsize=65536)
+def _nt(term: Node) -> str:
+    return _quoteLiteral(term) if isinstance(term, Literal) else term.n3()
 
 
 @cache
@@ -125,7 +130,7 @@ def rules(stage: str) -> tuple[tuple[str, str], ...]:
 def new_store(data: bytes) -> ox.Store:
     """An in-memory store holding the knowledge base and `data` (N-Triples)."""
     store = ox.Store()
-    store.load(knowledge_base_ntriples(), format=ox.RdfFormat.N_TRIPLES)
+    store.load(knowledge_base_ntriples(), format=ox.RdfFormat.N_TRIPLES, lenient=True)
     store.load(data, format=ox.RdfFormat.N_TRIPLES)
     return store
 
@@ -133,13 +138,17 @@ def new_store(data: bytes) -> ox.Store:
 class Backend(Protocol):
     """Where the rules run: the embedded Oxigraph store, or a SPARQL 1.1 endpoint (endpoint.py)."""
 
-    def construct(self, query: str) -> list[ox.Triple]: ...
+    def construct(self, query: str) -> bytes:
+        """The triples of a CONSTRUCT query, as N-Triples."""
+        ...
 
     def select(self, query: str) -> list[dict[str, Any]]:
         """The rows of a SELECT query as plain values (see plain_rows)."""
         ...
 
-    def add(self, triples: list[ox.Triple]) -> None: ...
+    def add(self, ntriples: bytes) -> None:
+        """Add triples (N-Triples) to the data the rules read."""
+        ...
 
 
 class Embedded:
@@ -148,26 +157,24 @@ class Embedded:
     def __init__(self, store: ox.Store) -> None:
         self.store = store
 
-    def construct(self, query: str) -> list[ox.Triple]:
+    def construct(self, query: str) -> bytes:
         result = self.store.query(query)
         assert isinstance(result, ox.QueryTriples), "expected a CONSTRUCT query"
-        return list(result)
+        return result.serialize(format=ox.RdfFormat.N_TRIPLES) or b""
 
     def select(self, query: str) -> list[dict[str, Any]]:
         result = self.store.query(query)
         assert isinstance(result, ox.QuerySolutions), "expected a SELECT query"
         return plain_rows(result.serialize(format=ox.QueryResultsFormat.JSON) or b"")
 
-    def add(self, triples: list[ox.Triple]) -> None:
-        self.store.extend(ox.Quad(t.subject, t.predicate, t.object) for t in triples)
+    def add(self, ntriples: bytes) -> None:
+        # rule results come from this store's own serializer: no need to check every IRI again
+        self.store.load(ntriples, format=ox.RdfFormat.N_TRIPLES, lenient=True)
 
 
 def run_stage(backend: Backend, stage: str) -> None:
     """Run every CONSTRUCT rule of a stage against the same state, then add all their results."""
-    produced: list[ox.Triple] = []
-    for _name, text in rules(stage):
-        produced += backend.construct(text)
-    backend.add(produced)
+    backend.add(b"".join(backend.construct(text) for _name, text in rules(stage)))
 
 
 _PATIENT_TYPES = """
@@ -216,13 +223,12 @@ def reason(backend: Backend) -> None:
     signatures = {patient: frozenset(classes) for patient, classes in asserted.items()}
     classify(signatures.values())
     rdf_type = ox.NamedNode(str(RDF.type))
-    backend.add(
-        [
-            ox.Triple(ox.NamedNode(patient), rdf_type, ox.NamedNode(cls))
-            for patient, sig in signatures.items()
-            for cls in _CLASSIFIED[sig]
-        ]
-    )
+    inferred = [
+        ox.Triple(ox.NamedNode(patient), rdf_type, ox.NamedNode(cls))
+        for patient, sig in signatures.items()
+        for cls in _CLASSIFIED[sig]
+    ]
+    backend.add(ox.serialize(inferred, format=ox.RdfFormat.N_TRIPLES) or b"")
 
 
 def decide_on(backend: Backend) -> None:

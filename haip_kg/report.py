@@ -91,8 +91,5 @@ def conflicts(store: engine.Backend) -> dict[str, list[dict[str, str]]]:
 def decision_graph(store: engine.Backend) -> bytes:
     """The decisions with their provenance (queries/report/decision-graph.rq) as N-Triples."""
     out = ox.Store()
-    out.extend(
-        ox.Quad(t.subject, t.predicate, t.object)
-        for t in store.construct(resources.query("report", "decision-graph"))
-    )
+    out.load(store.construct(resources.query("report", "decision-graph")), format=ox.RdfFormat.N_TRIPLES)
     return engine.ntriples(out)

@@ -7,9 +7,12 @@ import json
 import shutil
 import socket
 import subprocess
+import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,7 +22,7 @@ from rdflib import Graph
 
 from haip_kg import evaluate, inputs
 from haip_kg.cli import main
-from haip_kg.endpoint import Remote
+from haip_kg.endpoint import EndpointError, Remote, evaluate_in_place
 
 DATA = "urn:haip:test:data"
 RESULTS = "urn:haip:test:results"
@@ -119,3 +122,52 @@ def test_unreachable_endpoint_is_a_clear_error() -> None:
 def test_endpoint_options_are_checked() -> None:
     assert CliRunner().invoke(main, ["evaluate", "--endpoint", "http://x/query"]).exit_code == 2
     assert CliRunner().invoke(main, ["evaluate"]).exit_code == 2
+
+
+class _ShortChangingStore(BaseHTTPRequestHandler):
+    """A store that sends part of a graph (one triple of two) and cuts a query result at 1 row, saying so
+    only in Virtuoso's X-SPARQL-MaxRows header."""
+
+    def do_GET(self) -> None:  # the Graph Store Protocol GET
+        body = b"<urn:a> <urn:b> <urn:c> .\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/n-triples")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:  # SPARQL queries
+        length = int(self.headers.get("Content-Length", 0))
+        query = urllib.parse.parse_qs(self.rfile.read(length).decode())["query"][0]
+        count = {"type": "literal", "value": "2", "datatype": "http://www.w3.org/2001/XMLSchema#integer"}
+        body = json.dumps({"head": {"vars": ["n"]}, "results": {"bindings": [{"n": count}]}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/sparql-results+json")
+        if "COUNT" not in query:
+            self.send_header("X-SPARQL-MaxRows", "1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def short_changing_store() -> Iterator[Remote]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ShortChangingStore)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    yield Remote(f"{base}/query", f"{base}/store", timeout=10)
+    server.shutdown()
+
+
+def test_a_graph_read_in_part_is_an_error_not_a_smaller_cohort(short_changing_store: Remote) -> None:
+    with pytest.raises(EndpointError, match="returned 1 of the graph's 2 triples"):
+        list(evaluate_in_place(short_changing_store, DATA))
+
+
+def test_a_result_cut_at_the_store_limit_is_an_error(short_changing_store: Remote) -> None:
+    with pytest.raises(EndpointError, match="cut the result at its limit of 1 rows"):
+        short_changing_store.query("SELECT * WHERE { ?s ?p ?o }", [], "application/sparql-results+json")
