@@ -31,8 +31,10 @@ _OX_FORMATS = {
     "nt": ox.RdfFormat.N_TRIPLES,
     "json-ld": ox.RdfFormat.JSON_LD,
 }
-ON_DISK_BYTES = 32 * 2**20
-"""An RDF file larger than this is loaded into a temporary on-disk Oxigraph store (memory stays flat)."""
+ON_DISK_BYTES = 256 * 2**20
+"""An RDF file larger than this is loaded into a temporary on-disk Oxigraph store, so memory stays flat
+(an in-memory store takes about 350 bytes a triple, 220 MiB for 10,000 patients; reading cases out of
+the on-disk store is about 3x slower)."""
 
 
 @dataclass(frozen=True)
@@ -368,14 +370,13 @@ def reachable(store: ox.Store, start: ox.NamedNode) -> Iterator[tuple[Any, Any, 
     todo: list[Any] = [start]
     while todo:
         subject = todo.pop()
-        for quad in store.quads_for_pattern(subject, None, None, graph):
-            yield (subject, quad.predicate, quad.object)
-            node = quad.object
-            if (
-                isinstance(node, ox.NamedNode | ox.BlankNode)
-                and node not in seen
-                and not any(True for _ in store.quads_for_pattern(node, _TYPE, _PATIENT, graph))
-                and any(True for _ in store.quads_for_pattern(node, None, None, graph))
-            ):
+        about = [
+            (quad.predicate, quad.object) for quad in store.quads_for_pattern(subject, None, None, graph)
+        ]
+        if subject != start and (_TYPE, _PATIENT) in about:
+            continue  # another patient
+        for predicate, node in about:
+            yield (subject, predicate, node)
+            if isinstance(node, ox.NamedNode | ox.BlankNode) and node not in seen:
                 seen.add(node)
                 todo.append(node)

@@ -153,3 +153,12 @@ def test_contract_breach_on_a_blank_node_of_a_native_patient_is_refused(tmp_path
     assert record["patient"] == "bnode-1"
     assert "errors" in record, record
     assert any(e["key"] == "primary_site" for e in record["errors"]), record["errors"]
+
+
+def test_large_rdf_files_read_through_an_on_disk_store_give_the_same_cases(monkeypatch: Any) -> None:
+    in_memory = list(inputs.read(str(INPUTS / "two-patients.ttl")))
+    monkeypatch.setattr(inputs, "ON_DISK_BYTES", 0)
+    on_disk = list(inputs.read(str(INPUTS / "two-patients.ttl")))
+    assert [c.case_id for c in on_disk] == ["ttl-1", "ttl-2"]
+    assert [set(c.triples) for c in on_disk] == [set(c.triples) for c in in_memory]
+    assert all(c.triples for c in on_disk)
