@@ -75,7 +75,10 @@ def main() -> None:
     help="Cases decided together: a batch, or with --endpoint a partition [default: 250].",
 )
 @click.option(
-    "--workers", type=click.IntRange(1), default=None, help="Worker processes [default: all cores]."
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Worker processes (with --endpoint: partitions decided at once) [default: all cores].",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress display and no per-case messages on stderr.")
 @click.option("--scheduler", help="Address of a Dask distributed scheduler to decide the batches on.")
@@ -125,7 +128,12 @@ def evaluate(
 
             remote = Remote(endpoint, store_endpoint or "")
             batches = evaluate_in_place(
-                remote, data_graph or "", result_graph, fmt == "turtle", batch_size or PARTITION_SIZE
+                remote,
+                data_graph or "",
+                result_graph,
+                fmt == "turtle",
+                batch_size or PARTITION_SIZE,
+                workers=workers,
             )
         else:
             batches = evaluation.evaluate(

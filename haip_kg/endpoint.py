@@ -13,20 +13,23 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 import pyoxigraph as ox
 
-from . import engine
+from . import engine, inputs
 from .evaluate import Batch, decide_cases
 from .inputs import Case, cases_in_store
 
 KB_GRAPH = "https://w3id.org/haip/graph/knowledge-base"
 WORK_GRAPH = "https://w3id.org/haip/graph/work"
 PARTITION_GRAPH = "https://w3id.org/haip/graph/partition"
+"""Partition n's data and rule results live in PARTITION_GRAPH/n and WORK_GRAPH/n while it is decided."""
 
 
 class EndpointError(Exception):
@@ -89,8 +92,15 @@ class Remote:
     def get_graph(self, graph: str) -> bytes:
         return self._request(self._graph_url(graph), None, {"Accept": "application/n-triples"}, "GET")
 
-    def load_graph(self, graph: str, store: ox.Store) -> None:
-        """Stream a graph of the store (GET, N-Triples) into the default graph of a local store."""
+    def count(self, graph: str) -> int:
+        """How many triples a graph of the store holds."""
+        query = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
+        (row,) = engine.plain_rows(self.query(query, [], "application/sparql-results+json"))
+        return int(row["n"])
+
+    def load_graph(self, graph: str, store: ox.Store, expected: int) -> None:
+        """Stream a graph of the store (GET, N-Triples) into the default graph of a local store; raise
+        unless all `expected` triples arrived."""
         request = urllib.request.Request(
             self._graph_url(graph), headers={"Accept": "application/n-triples"}, method="GET"
         )
@@ -106,11 +116,9 @@ class Remote:
         except SyntaxError as error:
             message = f"GET {request.full_url}: the store sent invalid N-Triples: {error}"
             raise EndpointError(message) from error
-        count = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
-        (row,) = engine.plain_rows(self.query(count, [], "application/sparql-results+json"))
-        if len(store) != int(row["n"]):
+        if len(store) != expected:
             raise EndpointError(
-                f"GET {request.full_url} returned {len(store)} of the graph's {row['n']} triples "
+                f"GET {request.full_url} returned {len(store)} of the graph's {expected} triples "
                 "(a limit of the store's Graph Store Protocol?); nothing was decided"
             )
 
@@ -126,9 +134,10 @@ class RemoteBackend:
     """engine.Backend over a remote store: reads the dataset (data + knowledge base + work graphs) and
     writes rule results into the work graph."""
 
-    def __init__(self, remote: Remote, data_graph: str) -> None:
+    def __init__(self, remote: Remote, data_graph: str, work_graph: str = WORK_GRAPH) -> None:
         self.remote = remote
-        self.graphs = [data_graph, KB_GRAPH, WORK_GRAPH]
+        self.work_graph = work_graph
+        self.graphs = [data_graph, KB_GRAPH, work_graph]
 
     def construct(self, query: str) -> bytes:
         body = self.remote.query(query, self.graphs, "application/n-triples")
@@ -141,7 +150,7 @@ class RemoteBackend:
 
     def add(self, ntriples: bytes) -> None:
         if ntriples:
-            self.remote.post_graph(WORK_GRAPH, ntriples)
+            self.remote.post_graph(self.work_graph, ntriples)
 
 
 PARTITION_SIZE = 250
@@ -157,39 +166,61 @@ def evaluate_in_place(
     result_graph: str | None = None,
     with_rdf: bool = False,
     partition_size: int = PARTITION_SIZE,
+    workers: int = 1,
 ) -> Iterator[Batch]:
-    """Decide every patient in `data_graph` of the store, a partition at a time; optionally write the
-    decisions (RDF) into `result_graph`. Patients whose data break the input contract are reported, not
-    decided.
+    """Decide every patient in `data_graph` of the store, a partition at a time (`workers` partitions
+    concurrently), in order; optionally write the decisions (RDF) into `result_graph`. Patients whose data
+    break the input contract are reported, not decided.
 
     The data graph is read once (Graph Store Protocol GET, streamed into a local Oxigraph store, on disk
     for large graphs) so that the input contract can be checked on the client. Each partition's patients
     are copied into a partition graph of the store; the rules then run in the store over that graph plus
-    the knowledge-base and work graphs, and the work graph is emptied after each partition.
+    the knowledge-base graph and the partition's own work graph.
     """
     source = f"{remote.query_url} <{data_graph}>"
+    slots = 2 * max(1, workers)
     with tempfile.TemporaryDirectory(prefix="haip-endpoint-") as folder:
-        local = ox.Store(folder)
-        remote.load_graph(data_graph, local)
+        size = remote.count(data_graph)
+        local = ox.Store(folder) if size * BYTES_PER_TRIPLE > inputs.ON_DISK_BYTES else ox.Store()
+        remote.load_graph(data_graph, local, size)
         cases = cases_in_store(local, source)
         remote.put_graph(KB_GRAPH, engine.knowledge_base_ntriples())
         if result_graph:
             remote.delete_graph(result_graph)
+        partitions = iter(lambda: list(islice(cases, partition_size)), [])
         try:
-            while partition := list(islice(cases, partition_size)):
-                yield _decide_partition(remote, partition, source, result_graph, with_rdf)
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                pending: deque[Future[Batch]] = deque()
+                for index, partition in enumerate(partitions):
+                    slot = index % slots  # the partitions in flight never share a slot
+                    pending.append(
+                        pool.submit(
+                            _decide_partition, remote, partition, slot, source, result_graph, with_rdf
+                        )
+                    )
+                    if len(pending) >= slots:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
         finally:
-            remote.delete_graph(WORK_GRAPH)
-            remote.delete_graph(PARTITION_GRAPH)
+            for slot in range(slots):
+                remote.delete_graph(f"{WORK_GRAPH}/{slot}")
+                remote.delete_graph(f"{PARTITION_GRAPH}/{slot}")
+
+
+BYTES_PER_TRIPLE = 350
+"""About what a triple costs in an in-memory Oxigraph store."""
 
 
 def _decide_partition(
-    remote: Remote, cases: list[Case], source: str, result_graph: str | None, with_rdf: bool
+    remote: Remote, cases: list[Case], slot: int, source: str, result_graph: str | None, with_rdf: bool
 ) -> Batch:
+    partition_graph, work_graph = f"{PARTITION_GRAPH}/{slot}", f"{WORK_GRAPH}/{slot}"
+
     def decide(data: bytes) -> RemoteBackend:
-        remote.put_graph(PARTITION_GRAPH, data)
-        remote.delete_graph(WORK_GRAPH)
-        backend = RemoteBackend(remote, PARTITION_GRAPH)
+        remote.put_graph(partition_graph, data)
+        remote.delete_graph(work_graph)
+        backend = RemoteBackend(remote, partition_graph, work_graph)
         engine.decide_on(backend)
         return backend
 

@@ -7,6 +7,7 @@ that both report the same findings on the shape fixtures).
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ def _key_names() -> dict[Node, str]:
     return out
 
 
+_ONE_AT_A_TIME = threading.Lock()
 _SEVERITY = {SH.Violation: "violation", SH.Warning: "warning", SH.Info: "info"}
 
 
@@ -81,9 +83,10 @@ def findings(
         data = Graph().parse(
             data=data.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph()), format="nt"
         )
-    conforms, report, _text = _ENGINES[engine](
-        data, shacl_graph=shapes_graph(), inference="none", allow_warnings=True, advanced=True
-    )
+    with _ONE_AT_A_TIME:  # the engines' shape caches are not documented as thread-safe
+        conforms, report, _text = _ENGINES[engine](
+            data, shacl_graph=shapes_graph(), inference="none", allow_warnings=True, advanced=True
+        )
     out: dict[int, list[Finding]] = defaultdict(list)
     if conforms:
         return out

@@ -22,7 +22,7 @@ from rdflib import Graph
 
 from haip_kg import evaluate, inputs
 from haip_kg.cli import main
-from haip_kg.endpoint import EndpointError, Remote, evaluate_in_place
+from haip_kg.endpoint import KB_GRAPH, EndpointError, Remote, evaluate_in_place
 
 DATA = "urn:haip:test:data"
 RESULTS = "urn:haip:test:results"
@@ -100,6 +100,13 @@ def test_in_place_decisions_equal_embedded_ones(oxigraph_server: str) -> None:
     written = Graph().parse(data=remote.get_graph(RESULTS).decode(), format="nt")
     decisions = list(written.query("SELECT ?d WHERE { ?d a <https://w3id.org/haip/PatientDecision> }"))
     assert len(decisions) == len(cases)
+    graphs = json.loads(
+        remote.query(
+            "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }", [], "application/sparql-results+json"
+        )
+    )
+    left = {row["g"]["value"] for row in graphs["results"]["bindings"]}
+    assert left == {DATA, RESULTS, KB_GRAPH}, "partition and work graphs are removed"
 
 
 def test_unreachable_endpoint_is_a_clear_error() -> None:

@@ -91,7 +91,9 @@ def test_in_place_on_virtuoso_equals_embedded(virtuoso: str) -> None:
             data.add(triple)
     remote = Remote(f"{virtuoso}/sparql", f"{virtuoso}/sparql-graph-crud")
     remote.put_graph("urn:haip:test:data", data.serialize(format="nt", encoding="utf-8"))
-    batches = list(evaluate_in_place(remote, "urn:haip:test:data", "urn:haip:test:results", partition_size=7))
+    batches = list(
+        evaluate_in_place(remote, "urn:haip:test:data", "urn:haip:test:results", partition_size=7, workers=2)
+    )
     assert len(batches) == -(-len(cases) // 7)  # decided a partition at a time
     in_place = {o.record["patient"]: _without_source(o.record) for b in batches for o in b.outcomes}
     embedded = {
