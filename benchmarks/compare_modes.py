@@ -73,7 +73,7 @@ def main() -> None:
                 data.add(triple)
         ntriples = data.serialize(format="nt", encoding="utf-8")
         for name, server in (
-            ("in place, Oxigraph server", servers.oxigraph),
+            ("in place, Oxigraph server", servers.oxigraph),  # two partitions at a time
             ("in place, Virtuoso", servers.virtuoso),
         ):
             with server() as remote:
@@ -82,7 +82,7 @@ def main() -> None:
                     name,
                     lambda remote=remote: {
                         o.record["patient"]: {k: v for k, v in o.record.items() if k != "source"}
-                        for b in evaluate_in_place(remote, "urn:haip:cohort")
+                        for b in evaluate_in_place(remote, "urn:haip:cohort", workers=2)
                         for o in b.outcomes
                     },
                 )
