@@ -117,6 +117,19 @@ def knowledge_base_ntriples() -> bytes:
     return ntriples(store)
 
 
+def _owl_rl(abox: list[tuple[Node, Node, Node]]) -> list[tuple[Node, Node, Node]]:
+    """The OWL 2 RL closure of the TBox plus `abox` (reasonable). The reasoner object never outlives
+    this call: it may only be dropped by the thread that made it, and a profiler sampling this frame
+    (Dask's) could otherwise keep it alive."""
+    reasoner = reasonable.PyReasoner()
+    try:
+        reasoner.from_graph(tbox_graph())
+        reasoner.from_graph(abox)
+        return list(reasoner.reason())
+    finally:
+        del reasoner
+
+
 @cache
 def tbox_graph() -> Graph:
     return Graph().parse(resources.tbox_file(), format="turtle")
@@ -198,12 +211,10 @@ def classify(signatures: Iterable[frozenset[str]]) -> None:
     if not new:
         return
     individuals = {URIRef(f"urn:haip:signature:{i}"): sig for i, sig in enumerate(new)}
-    reasoner = reasonable.PyReasoner()
-    reasoner.from_graph(tbox_graph())
-    reasoner.from_graph([(ind, RDF.type, URIRef(c)) for ind, sig in individuals.items() for c in sig])
-    entailed: dict[URIRef, set[str]] = {ind: set() for ind in individuals}
+    triples = _owl_rl([(ind, RDF.type, URIRef(c)) for ind, sig in individuals.items() for c in sig])
+    entailed: dict[Node, set[str]] = {ind: set() for ind in individuals}
     haip = str(HAIP)
-    for subject, predicate, obj in reasoner.reason():
+    for subject, predicate, obj in triples:
         if (
             predicate == RDF.type
             and subject in entailed
