@@ -8,11 +8,11 @@ record -> fact -> classify -> OWL RL reasoning -> status -> qualify -> explain -
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from functools import cache, lru_cache
 from typing import Any, Protocol
 
+import orjson
 import pyoxigraph as ox
 import reasonable
 from rdflib import RDF, BNode, Graph, Literal, URIRef
@@ -60,7 +60,7 @@ def plain_rows(results_json: bytes) -> list[dict[str, Any]]:
     """The rows of a SPARQL JSON results document as plain values by variable name: an IRI or a blank
     node as its string, a boolean or integer literal as a Python bool or int, another literal as its
     lexical form, an unbound variable as None."""
-    document = json.loads(results_json)
+    document = orjson.loads(results_json)
     names = document["head"]["vars"]
     return [
         {name: _plain(row[name]) if name in row else None for name in names}

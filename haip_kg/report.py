@@ -52,7 +52,10 @@ def records(store: engine.Backend) -> dict[str, Record]:
         ("missing", "missing"),
         ("conflicts", "conflicts"),
     ):
-        for row in _select(store, f"explanation-{kind}"):
+        rows = _select(store, f"explanation-{kind}")
+        if kind == "reasons":
+            rows.sort(key=lambda r: (r["patient"], r["statement"], int(r["order"]), r["value"]))
+        for row in rows:
             values = out[row["patient"]]["statements"][row["statement"]].setdefault(field, [])
             if row["value"] not in values:
                 values.append(row["value"])
