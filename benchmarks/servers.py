@@ -43,6 +43,7 @@ def oxigraph() -> Iterator[Remote]:
         yield Remote(f"http://127.0.0.1:{port}/query", f"http://127.0.0.1:{port}/store", timeout=7200)
     finally:
         process.terminate()
+        process.wait(60)
 
 
 @contextmanager
@@ -79,3 +80,4 @@ def virtuoso() -> Iterator[Remote]:
         )
     finally:
         process.terminate()
+        process.wait(60)

@@ -92,6 +92,19 @@ class Remote:
     def get_graph(self, graph: str) -> bytes:
         return self._request(self._graph_url(graph), None, {"Accept": "application/n-triples"}, "GET")
 
+    def write_checked(self, graph: str, ntriples: bytes, holds: int, replace: bool) -> None:
+        """PUT (`replace`) or POST triples, then check that the graph holds `holds` triples. A store has
+        been seen to answer a large PUT with success yet keep only part of it (Virtuoso 7.2, once in a few
+        runs), so a short graph is written once more, and is an error if still short."""
+        for _attempt in range(2):
+            (self.put_graph if replace else self.post_graph)(graph, ntriples)
+            if self.count(graph) == holds:
+                return
+        raise EndpointError(
+            f"the store kept {self.count(graph)} of the {holds} triples written to <{graph}>; "
+            "nothing from this partition is reported as decided"
+        )
+
     def count(self, graph: str) -> int:
         """How many triples a graph of the store holds."""
         query = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
@@ -138,6 +151,8 @@ class RemoteBackend:
         self.remote = remote
         self.work_graph = work_graph
         self.graphs = [data_graph, KB_GRAPH, work_graph]
+        self.written: set[bytes] = set()
+        """The work graph's triples (N-Triples lines; rule results have no blank nodes)."""
 
     def construct(self, query: str) -> bytes:
         body = self.remote.query(query, self.graphs, "application/n-triples")
@@ -150,7 +165,8 @@ class RemoteBackend:
 
     def add(self, ntriples: bytes) -> None:
         if ntriples:
-            self.remote.post_graph(self.work_graph, ntriples)
+            self.written.update(line for line in ntriples.splitlines() if line.strip())
+            self.remote.write_checked(self.work_graph, ntriples, len(self.written), replace=False)
 
 
 PARTITION_SIZE = 250
@@ -188,6 +204,13 @@ def evaluate_in_place(
         if result_graph:
             remote.delete_graph(result_graph)
         partitions = iter(lambda: list(islice(cases, partition_size)), [])
+        decided = 0
+
+        def counted(batch: Batch) -> Batch:
+            nonlocal decided
+            decided += sum(not outcome.refused for outcome in batch.outcomes)
+            return batch
+
         try:
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
                 pending: deque[Future[Batch]] = deque()
@@ -199,13 +222,28 @@ def evaluate_in_place(
                         )
                     )
                     if len(pending) >= slots:
-                        yield pending.popleft().result()
+                        yield counted(pending.popleft().result())
                 while pending:
-                    yield pending.popleft().result()
+                    yield counted(pending.popleft().result())
+            if result_graph:
+                _check_written_back(remote, result_graph, decided)
         finally:
             for slot in range(slots):
                 remote.delete_graph(f"{WORK_GRAPH}/{slot}")
                 remote.delete_graph(f"{PARTITION_GRAPH}/{slot}")
+
+
+def _check_written_back(remote: Remote, result_graph: str, decided: int) -> None:
+    query = (
+        f"SELECT (COUNT(DISTINCT ?d) AS ?n) WHERE {{ GRAPH <{result_graph}> "
+        "{ ?d a <https://w3id.org/haip/PatientDecision> } }"
+    )
+    (row,) = engine.plain_rows(remote.query(query, [], "application/sparql-results+json"))
+    if int(row["n"]) != decided:
+        raise EndpointError(
+            f"<{result_graph}> holds {row['n']} patient decisions, not the {decided} made: "
+            "the decisions reported are complete, the graph written back is not"
+        )
 
 
 BYTES_PER_TRIPLE = 350
@@ -218,7 +256,8 @@ def _decide_partition(
     partition_graph, work_graph = f"{PARTITION_GRAPH}/{slot}", f"{WORK_GRAPH}/{slot}"
 
     def decide(data: bytes) -> RemoteBackend:
-        remote.put_graph(partition_graph, data)
+        holds = len({line for line in data.splitlines() if line.strip()})
+        remote.write_checked(partition_graph, data, holds, replace=True)
         remote.delete_graph(work_graph)
         backend = RemoteBackend(remote, partition_graph, work_graph)
         engine.decide_on(backend)

@@ -132,8 +132,9 @@ def test_endpoint_options_are_checked() -> None:
 
 
 class _ShortChangingStore(BaseHTTPRequestHandler):
-    """A store that sends part of a graph (one triple of two) and cuts a query result at 1 row, saying so
-    only in Virtuoso's X-SPARQL-MaxRows header."""
+    """A store that sends part of a graph (one triple of two), keeps part of what is written to it (it
+    always holds two triples) and cuts a query result at 1 row, saying so only in Virtuoso's
+    X-SPARQL-MaxRows header."""
 
     def do_GET(self) -> None:  # the Graph Store Protocol GET
         body = b"<urn:a> <urn:b> <urn:c> .\n"
@@ -142,6 +143,12 @@ class _ShortChangingStore(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_PUT(self) -> None:  # the Graph Store Protocol PUT: accepted, but only part of it is kept
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_POST(self) -> None:  # SPARQL queries
         length = int(self.headers.get("Content-Length", 0))
@@ -178,3 +185,9 @@ def test_a_graph_read_in_part_is_an_error_not_a_smaller_cohort(short_changing_st
 def test_a_result_cut_at_the_store_limit_is_an_error(short_changing_store: Remote) -> None:
     with pytest.raises(EndpointError, match="cut the result at its limit of 1 rows"):
         short_changing_store.query("SELECT * WHERE { ?s ?p ?o }", [], "application/sparql-results+json")
+
+
+def test_a_write_the_store_keeps_only_in_part_is_an_error(short_changing_store: Remote) -> None:
+    three = b"<urn:a> <urn:b> <urn:c> .\n<urn:a> <urn:b> <urn:d> .\n<urn:a> <urn:b> <urn:e> .\n"
+    with pytest.raises(EndpointError, match="kept 2 of the 3 triples"):
+        short_changing_store.write_checked(DATA, three, 3, replace=True)
