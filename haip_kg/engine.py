@@ -171,15 +171,24 @@ class Embedded:
     def __init__(self, store: ox.Store) -> None:
         self.store = store
 
+    # Query results are "unsendable" (they may only be dropped by the thread that made them): each is
+    # deleted before its method returns, so that a profiler sampling the frame (Dask's) cannot keep it.
+
     def construct(self, query: str) -> bytes:
         result = self.store.query(query)
-        assert isinstance(result, ox.QueryTriples), "expected a CONSTRUCT query"
-        return result.serialize(format=ox.RdfFormat.N_TRIPLES) or b""
+        try:
+            assert isinstance(result, ox.QueryTriples), "expected a CONSTRUCT query"
+            return result.serialize(format=ox.RdfFormat.N_TRIPLES) or b""
+        finally:
+            del result
 
     def select(self, query: str) -> list[dict[str, Any]]:
         result = self.store.query(query)
-        assert isinstance(result, ox.QuerySolutions), "expected a SELECT query"
-        return plain_rows(result.serialize(format=ox.QueryResultsFormat.JSON) or b"")
+        try:
+            assert isinstance(result, ox.QuerySolutions), "expected a SELECT query"
+            return plain_rows(result.serialize(format=ox.QueryResultsFormat.JSON) or b"")
+        finally:
+            del result
 
     def add(self, ntriples: bytes) -> None:
         # rule results come from this store's own serializer: no need to check every IRI again
