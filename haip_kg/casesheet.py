@@ -10,7 +10,7 @@ with a message a clinician can act on.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache, lru_cache
@@ -279,10 +279,3 @@ def convert(case: Any) -> Conversion:
             continue
         builder.add(key, value)
     return Conversion(builder.patient, tuple(builder.triples), tuple(builder.errors), builder.node_keys)
-
-
-def as_graph(triples: Iterator[Triple] | tuple[Triple, ...]) -> Graph:
-    graph = Graph()
-    for triple in triples:
-        graph.add(triple)
-    return graph

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,19 +57,22 @@ def build_store(cohort: list[str]) -> ox.Store:
     return store
 
 
+def _at_most(items: Iterable[Any], limit: int, what: str) -> list[Any]:
+    """The items, or a 413 as soon as there are more than `limit` of them."""
+    out = []
+    for item in items:
+        out.append(item)
+        if len(out) > limit:
+            raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"more than {limit} {what}")
+    return out
+
+
 def _run_query(store: ox.Store, query: str, limits: Limits, connection: Any) -> None:
     """In the child process: run the query and send (status, content type, body) back."""
     try:
         result = store.query(query)
         if isinstance(result, ox.QuerySolutions):
-            rows = []
-            for row in result:
-                rows.append(row)
-                if len(rows) > limits.max_results:
-                    raise RequestError(
-                        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        f"more than {limits.max_results} results: add a LIMIT or narrow the query",
-                    )
+            rows = _at_most(result, limits.max_results, "results: add a LIMIT or narrow the query")
             body = _solutions_json([v.value for v in result.variables], rows)
             connection.send((200, SPARQL_RESULTS_JSON, body))
         elif isinstance(result, ox.QueryBoolean):
@@ -76,14 +80,7 @@ def _run_query(store: ox.Store, query: str, limits: Limits, connection: Any) -> 
                 (200, SPARQL_RESULTS_JSON, json.dumps({"head": {}, "boolean": bool(result)}).encode())
             )
         else:
-            triples = []
-            for triple in result:
-                triples.append(triple)
-                if len(triples) > limits.max_results:
-                    raise RequestError(
-                        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        f"more than {limits.max_results} triples: narrow the query",
-                    )
+            triples = _at_most(result, limits.max_results, "triples: narrow the query")
             out = ox.Store()
             out.extend(ox.Quad(t.subject, t.predicate, t.object) for t in triples)
             connection.send((200, "application/n-triples", engine.ntriples(out)))

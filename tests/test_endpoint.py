@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
 import threading
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import servers
 from click.testing import CliRunner
 from conftest import case_files
 from rdflib import Graph
@@ -28,29 +26,12 @@ DATA = "urn:haip:test:data"
 RESULTS = "urn:haip:test:results"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def oxigraph_server() -> Iterator[str]:
-    binary = shutil.which("oxigraph")
-    if binary is None:
+def oxigraph_server() -> Iterator[Remote]:
+    if shutil.which("oxigraph") is None:
         pytest.fail("the oxigraph server is not installed: pip install '.[test]'")
-    port = _free_port()
-    process = subprocess.Popen([binary, "serve", "--bind", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{base}/query?query=ASK%7B%7D", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield base
-    process.terminate()
-    process.wait(10)
+    with servers.oxigraph() as remote:
+        yield remote
 
 
 def _cases() -> list[inputs.Case]:
@@ -61,13 +42,13 @@ def _without_source(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "source"}
 
 
-def test_in_place_decisions_equal_embedded_ones(oxigraph_server: str) -> None:
+def test_in_place_decisions_equal_embedded_ones(oxigraph_server: Remote) -> None:
     cases = _cases()
     data = Graph()
     for case in cases:
         for triple in case.triples:
             data.add(triple)
-    remote = Remote(f"{oxigraph_server}/query", f"{oxigraph_server}/store")
+    remote = oxigraph_server
     remote.put_graph(DATA, data.serialize(format="nt", encoding="utf-8"))
 
     result = CliRunner().invoke(
@@ -75,9 +56,9 @@ def test_in_place_decisions_equal_embedded_ones(oxigraph_server: str) -> None:
         [
             "evaluate",
             "--endpoint",
-            f"{oxigraph_server}/query",
+            remote.query_url,
             "--store-endpoint",
-            f"{oxigraph_server}/store",
+            remote.store_url,
             "--data-graph",
             DATA,
             "--result-graph",
