@@ -255,7 +255,7 @@ def _decide_partition(
 ) -> Batch:
     partition_graph, work_graph = f"{PARTITION_GRAPH}/{slot}", f"{WORK_GRAPH}/{slot}"
 
-    def decide(data: bytes) -> RemoteBackend:
+    def decide(data: bytes, _validated: ox.Store) -> RemoteBackend:
         holds = len({line for line in data.splitlines() if line.strip()})
         remote.write_checked(partition_graph, data, holds, replace=True)
         remote.delete_graph(work_graph)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+import pyoxigraph as ox
+
 from . import casesheet, engine, report, validate
 from .casesheet import InputError
 from .inputs import Case, Item, to_case
@@ -80,20 +82,22 @@ def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
 
 def decide_cases(
     cases: list[Case],
-    decide: Callable[[bytes], engine.Backend],
+    decide: Callable[[bytes, ox.Store], engine.Backend],
     with_rdf: bool = False,
     source: str | None = None,
 ) -> Batch:
     """Check each case against the input contract, have `decide` run the rules over the accepted ones
-    (their data as N-Triples; it returns the backend holding the decisions) and build one outcome per
-    case, in order. `source` overrides the cases' own source in the records."""
+    (their data as N-Triples, and the in-memory store holding just that data, which the embedded
+    backend decides in; it returns the backend holding the decisions) and build one outcome per case,
+    in order. `source` overrides the cases' own source in the records."""
     readable = [(i, case) for i, case in enumerate(cases) if not case.errors]
     data = {i: engine.ntriples_of(case.triples) for i, case in readable}
     node_keys: dict[Any, str] = {}
     for _i, case in readable:
         node_keys.update(case.node_keys)
     owner = validate.owner_index([(i, case.triples) for i, case in readable])
-    findings = validate.findings(validate.data_store(data.values()), owner, node_keys) if readable else {}
+    store = validate.data_store(data.values())
+    findings = validate.findings(store, owner, node_keys) if readable else {}
     refused: dict[int, list[InputError]] = {
         i: list(dict.fromkeys(InputError(f.key, f.message) for f in found if f.severity == "violation"))
         for i, found in findings.items()
@@ -103,7 +107,9 @@ def decide_cases(
     warnings: dict[str, list[dict[str, str]]] = {}
     decisions = b""
     if accepted:
-        backend = decide(b"".join(data[i] for i in accepted))
+        if len(accepted) < len(readable):
+            store = validate.data_store(data[i] for i in accepted)
+        backend = decide(b"".join(data[i] for i in accepted), store)
         records = report.records(backend)
         warnings = report.conflicts(backend)
         decisions = report.decision_graph(backend) if with_rdf else b""
@@ -132,7 +138,7 @@ def decide_cases(
 def warm_up() -> None:
     """Load everything a batch needs once (before forking workers, so they share it)."""
     engine.knowledge_base_ntriples()
-    engine.tbox_graph()
+    engine.tbox_axioms()
     for stage in engine.STAGES_BEFORE_REASONING + engine.STAGES_AFTER_REASONING:
         engine.rules(stage)
     casesheet.mapping()

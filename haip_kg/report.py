@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
+from urllib.parse import unquote
 
 import pyoxigraph as ox
 
@@ -46,23 +47,23 @@ def records(store: engine.Backend) -> dict[str, Record]:
         if row["overriddenBy"]:
             entry["overridden_by"] = row["overriddenBy"]
         out[row["patient"]]["statements"][row["statement"]] = entry
-    for kind, field in (
-        ("reasons", "reasons"),
-        ("interpretations", "interpretations"),
-        ("missing", "missing"),
-        ("conflicts", "conflicts"),
-    ):
-        rows = _select(store, f"explanation-{kind}")
-        if kind == "reasons":
-            rows.sort(key=lambda r: (r["patient"], r["statement"], int(r["order"]), r["value"]))
-        for row in rows:
-            values = out[row["patient"]]["statements"][row["statement"]].setdefault(field, [])
+    for row in _select(store, "explanation-reasons"):
+        items = (item.split(":", 1) for item in row["values"].split(" "))
+        ordered = sorted((int(order), unquote(value)) for order, value in items)
+        statement = out[row["patient"]]["statements"][row["statement"]]
+        statement["reasons"] = list(dict.fromkeys(value for _order, value in ordered))
+    for row in _select(store, "explanation-interpretations"):
+        statement = out[row["patient"]]["statements"][row["statement"]]
+        statement["interpretations"] = sorted({unquote(value) for value in row["values"].split(" ")})
+    for kind in ("missing", "conflicts"):
+        for row in _select(store, f"explanation-{kind}"):
+            values = out[row["patient"]]["statements"][row["statement"]].setdefault(kind, [])
             if row["value"] not in values:
                 values.append(row["value"])
     for record in out.values():
         record["statements"] = {s: record["statements"][s] for s in STATEMENTS}
         for statement in record["statements"].values():
-            for field in ("interpretations", "missing", "conflicts"):
+            for field in ("missing", "conflicts"):
                 if field in statement:
                     statement[field].sort()
             if statement["status"] == "undetermined":
