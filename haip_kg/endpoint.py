@@ -10,11 +10,12 @@ setting is needed. The OWL RL step runs on the client (the store only needs SPAR
 from __future__ import annotations
 
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -22,7 +23,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from . import engine, inputs
+from . import engine, inputs, report
 from .evaluate import Batch, decide_cases
 from .inputs import Case, cases_in_store
 
@@ -147,12 +148,18 @@ class RemoteBackend:
     """engine.Backend over a remote store: reads the dataset (data + knowledge base + work graphs) and
     writes rule results into the work graph."""
 
-    def __init__(self, remote: Remote, data_graph: str, work_graph: str = WORK_GRAPH) -> None:
+    def __init__(
+        self, remote: Remote, data_graph: str, work_graph: str = WORK_GRAPH, mirror: ox.Store | None = None
+    ) -> None:
         self.remote = remote
         self.work_graph = work_graph
         self.graphs = [data_graph, KB_GRAPH, work_graph]
         self.written: set[bytes] = set()
         """The work graph's triples (N-Triples lines; rule results have no blank nodes)."""
+        self.mirror = mirror if mirror is not None else ox.Store()
+        """A local copy of the dataset the rules read: the data graph's triples (as given), the knowledge
+        base and every rule result written to the work graph."""
+        self.mirror.load(engine.knowledge_base_ntriples(), format=ox.RdfFormat.N_TRIPLES, lenient=True)
 
     def construct(self, query: str) -> bytes:
         body = self.remote.query(query, self.graphs, "application/n-triples")
@@ -167,13 +174,14 @@ class RemoteBackend:
         if ntriples:
             self.written.update(line for line in ntriples.splitlines() if line.strip())
             self.remote.write_checked(self.work_graph, ntriples, len(self.written), replace=False)
+            self.mirror.load(ntriples, format=ox.RdfFormat.N_TRIPLES, lenient=True)
 
 
 PARTITION_SIZE = 250
 """Patients decided together in one partition. The stores' plans for some rules grow faster than linearly
 with the patients a query sees, so a cohort is decided a partition at a time; and with at most about 35
 result rows per patient for any rule, a partition of 250 stays under Virtuoso's default result-size limit
-of 10,000 rows (writing decisions back reads about 185 triples per patient: see the README)."""
+of 10,000 rows."""
 
 
 def evaluate_in_place(
@@ -205,6 +213,16 @@ def evaluate_in_place(
             remote.delete_graph(result_graph)
         partitions = iter(lambda: list(islice(cases, partition_size)), [])
         decided = 0
+        written_back = 0
+        one_writer = threading.Lock()
+
+        def write_back(decisions: bytes) -> None:
+            """Add a partition's decisions to the result graph, checked: partitions share no triple, so
+            the graph must then hold every triple written so far."""
+            nonlocal written_back
+            with one_writer:
+                written_back += len({line for line in decisions.splitlines() if line.strip()})
+                remote.write_checked(result_graph or "", decisions, written_back, replace=False)
 
         def counted(batch: Batch) -> Batch:
             nonlocal decided
@@ -218,7 +236,13 @@ def evaluate_in_place(
                     slot = index % slots  # the partitions in flight never share a slot
                     pending.append(
                         pool.submit(
-                            _decide_partition, remote, partition, slot, source, result_graph, with_rdf
+                            _decide_partition,
+                            remote,
+                            partition,
+                            slot,
+                            source,
+                            write_back if result_graph else None,
+                            with_rdf,
                         )
                     )
                     if len(pending) >= slots:
@@ -251,19 +275,32 @@ BYTES_PER_TRIPLE = 350
 
 
 def _decide_partition(
-    remote: Remote, cases: list[Case], slot: int, source: str, result_graph: str | None, with_rdf: bool
+    remote: Remote,
+    cases: list[Case],
+    slot: int,
+    source: str,
+    write_back: Callable[[bytes], None] | None,
+    with_rdf: bool,
 ) -> Batch:
     partition_graph, work_graph = f"{PARTITION_GRAPH}/{slot}", f"{WORK_GRAPH}/{slot}"
+    made: list[RemoteBackend] = []
 
-    def decide(data: bytes, _validated: ox.Store) -> RemoteBackend:
+    def decide(data: bytes, validated: ox.Store) -> RemoteBackend:
         holds = len({line for line in data.splitlines() if line.strip()})
         remote.write_checked(partition_graph, data, holds, replace=True)
         remote.delete_graph(work_graph)
-        backend = RemoteBackend(remote, partition_graph, work_graph)
+        backend = RemoteBackend(remote, partition_graph, work_graph, mirror=validated)
         engine.decide_on(backend)
+        made.append(backend)
         return backend
 
-    batch = decide_cases(cases, decide, with_rdf or bool(result_graph), source)
-    if result_graph and batch.decisions:
-        remote.post_graph(result_graph, batch.decisions)
-    return batch if with_rdf else Batch(batch.outcomes, b"")
+    batch = decide_cases(cases, decide, False, source)
+    if not made or not (with_rdf or write_back):
+        return batch
+    # The decision graph is read from the partition's local mirror (the same triples the store was
+    # checked to hold), not with a CONSTRUCT from the store: that answer is about 185 triples a patient,
+    # more than a store's result-size limit allows, and Virtuoso does not always say it cut one.
+    decisions = report.decision_graph(engine.Embedded(made[0].mirror))
+    if write_back:
+        write_back(decisions)
+    return Batch(batch.outcomes, decisions if with_rdf else b"")

@@ -81,6 +81,11 @@ def test_in_place_decisions_equal_embedded_ones(oxigraph_server: Remote) -> None
     written = Graph().parse(data=remote.get_graph(RESULTS).decode(), format="nt")
     decisions = list(written.query("SELECT ?d WHERE { ?d a <https://w3id.org/haip/PatientDecision> }"))
     assert len(decisions) == len(cases)
+    embedded_graph = Graph()
+    for batch in evaluate.evaluate(cases, with_rdf=True):
+        embedded_graph.parse(data=batch.decisions.decode(), format="nt")
+    assert len(written) > 100 * len(cases)
+    assert set(written) == set(embedded_graph), "the graph written back is the embedded decision graph"
     graphs = json.loads(
         remote.query(
             "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?s ?p ?o } }", [], "application/sparql-results+json"

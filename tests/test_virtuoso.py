@@ -53,3 +53,7 @@ def test_in_place_on_virtuoso_equals_embedded(virtuoso: Remote) -> None:
     assert len(
         list(written.query("SELECT ?d WHERE { ?d a <https://w3id.org/haip/PatientDecision> }"))
     ) == len(cases)
+    embedded_graph = Graph()
+    for batch in evaluate.evaluate(cases, with_rdf=True):
+        embedded_graph.parse(data=batch.decisions.decode(), format="nt")
+    assert set(written) == set(embedded_graph), "the graph written back is the embedded decision graph"
