@@ -119,6 +119,7 @@ def evaluate(
 
     counts = {"decided": 0, "refused": 0, "unreadable": 0}
     workers = workers or os.cpu_count() or 1
+    evaluation.tune_for_throughput()
 
     def counted(progress: Any) -> Iterator[Batch]:
         task = progress.add_task("deciding", total=None, rate="") if progress else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -27,6 +28,19 @@ def _select(store: engine.Backend, name: str) -> list[dict[str, Any]]:
     return store.select(resources.query("report", name))
 
 
+@lru_cache(maxsize=65536)
+def _decoded(item: str) -> str:
+    """A value the report queries encoded with ENCODE_FOR_URI (the same few recur across patients)."""
+    return unquote(item)
+
+
+@lru_cache(maxsize=65536)
+def _reason(item: str) -> tuple[int, str]:
+    """(display order, reason) of an "order:encoded-reason" item of explanation-reasons."""
+    order, value = item.split(":", 1)
+    return int(order), unquote(value)
+
+
 def records(store: engine.Backend) -> dict[str, Record]:
     """Output-contract records by patient IRI (without `patient`, `validation` and `source`)."""
     out: dict[str, Record] = {}
@@ -48,13 +62,12 @@ def records(store: engine.Backend) -> dict[str, Record]:
             entry["overridden_by"] = row["overriddenBy"]
         out[row["patient"]]["statements"][row["statement"]] = entry
     for row in _select(store, "explanation-reasons"):
-        items = (item.split(":", 1) for item in row["values"].split(" "))
-        ordered = sorted((int(order), unquote(value)) for order, value in items)
+        ordered = sorted(_reason(item) for item in row["values"].split(" "))
         statement = out[row["patient"]]["statements"][row["statement"]]
         statement["reasons"] = list(dict.fromkeys(value for _order, value in ordered))
     for row in _select(store, "explanation-interpretations"):
         statement = out[row["patient"]]["statements"][row["statement"]]
-        statement["interpretations"] = sorted({unquote(value) for value in row["values"].split(" ")})
+        statement["interpretations"] = sorted({_decoded(value) for value in row["values"].split(" ")})
     for kind in ("missing", "conflicts"):
         for row in _select(store, f"explanation-{kind}"):
             values = out[row["patient"]]["statements"][row["statement"]].setdefault(kind, [])
