@@ -213,16 +213,7 @@ def evaluate_in_place(
             remote.delete_graph(result_graph)
         partitions = iter(lambda: list(islice(cases, partition_size)), [])
         decided = 0
-        written_back = 0
-        one_writer = threading.Lock()
-
-        def write_back(decisions: bytes) -> None:
-            """Add a partition's decisions to the result graph, checked: partitions share no triple, so
-            the graph must then hold every triple written so far."""
-            nonlocal written_back
-            with one_writer:
-                written_back += len({line for line in decisions.splitlines() if line.strip()})
-                remote.write_checked(result_graph or "", decisions, written_back, replace=False)
+        write_back = _ResultWriter(remote, result_graph).add if result_graph else None
 
         def counted(batch: Batch) -> Batch:
             nonlocal decided
@@ -241,7 +232,7 @@ def evaluate_in_place(
                             partition,
                             slot,
                             source,
-                            write_back if result_graph else None,
+                            write_back,
                             with_rdf,
                         )
                     )
@@ -255,6 +246,22 @@ def evaluate_in_place(
             for slot in range(slots):
                 remote.delete_graph(f"{WORK_GRAPH}/{slot}")
                 remote.delete_graph(f"{PARTITION_GRAPH}/{slot}")
+
+
+class _ResultWriter:
+    """Adds each partition's decisions to the result graph, one partition at a time, checked: partitions
+    share no triple, so after each addition the graph must hold every triple written so far."""
+
+    def __init__(self, remote: Remote, graph: str) -> None:
+        self.remote = remote
+        self.graph = graph
+        self.holds = 0
+        self.one_at_a_time = threading.Lock()
+
+    def add(self, decisions: bytes) -> None:
+        with self.one_at_a_time:
+            self.holds += len({line for line in decisions.splitlines() if line.strip()})
+            self.remote.write_checked(self.graph, decisions, self.holds, replace=False)
 
 
 def _check_written_back(remote: Remote, result_graph: str, decided: int) -> None:
