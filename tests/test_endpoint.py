@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from conftest import case_files
 from rdflib import Graph
 
-from haip_kg import evaluate, inputs
+from haip_kg import engine, evaluate, inputs
 from haip_kg.cli import main
 from haip_kg.endpoint import KB_GRAPH, EndpointError, Remote, evaluate_in_place
 
@@ -177,3 +177,25 @@ def test_a_write_the_store_keeps_only_in_part_is_an_error(short_changing_store: 
     three = b"<urn:a> <urn:b> <urn:c> .\n<urn:a> <urn:b> <urn:d> .\n<urn:a> <urn:b> <urn:e> .\n"
     with pytest.raises(EndpointError, match="kept 2 of the 3 triples"):
         short_changing_store.write_checked(DATA, three, 3, replace=True)
+
+
+class _Forgetful(Remote):
+    """The Oxigraph server, except that every CONSTRUCT answer silently loses its last triple (as a store
+    that cuts a result at its row limit without saying so would)."""
+
+    def query(self, query: str, graphs: list[str], accept: str) -> bytes:
+        body = super().query(query, graphs, accept)
+        if accept == "application/n-triples" and body.strip():
+            body = b"\n".join(body.strip().splitlines()[:-1]) + b"\n"
+        return body
+
+
+def test_a_rule_answer_that_differs_from_the_client_check_is_an_error(oxigraph_server: Remote) -> None:
+    cases = _cases()[:5]
+    data = b"".join(engine.ntriples_of(case.triples) for case in cases)
+    oxigraph_server.put_graph("urn:haip:test:forgetful", data)
+    forgetful = _Forgetful(oxigraph_server.query_url, oxigraph_server.store_url)
+    with pytest.raises(
+        EndpointError, match=r"differs from the same rule run on the client .*missing: 1, extra: 0"
+    ):
+        list(evaluate_in_place(forgetful, "urn:haip:test:forgetful"))
