@@ -24,6 +24,11 @@ from .namespaces import HAIP
 
 STAGES_BEFORE_REASONING = ("record", "fact", "classify")
 STAGES_AFTER_REASONING = ("status", "qualify", "explain", "verdict", "condition", "flag", "score")
+PROFILE_STAGES = ("status", "qualify", "explain", "verdict", "condition")
+"""The stages that read nothing of a patient but its classes and its fact assessments' truth values (its
+profile): decided once per profile and copied to every patient with that profile (see decide)."""
+PATIENT_STAGES = ("flag", "score")
+"""The stages after reasoning that read the patient's own data."""
 
 
 def to_ox(term: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
@@ -254,9 +259,10 @@ def classify(signatures: Iterable[frozenset[str]]) -> None:
         _CLASSIFIED[sig] = frozenset(entailed[ind] - sig)
 
 
-def reason(backend: Backend) -> None:
+def reason(backend: Backend) -> dict[str, frozenset[str]]:
     """Classify every patient into the population classes the statements address (OWL 2 RL over the
-    TBox and the patient's fact classes) and add the new rdf:type triples to the backend."""
+    TBox and the patient's fact classes) and add the new rdf:type triples to the backend. Returns each
+    patient's classes before reasoning."""
     asserted: dict[str, set[str]] = {}
     for row in backend.select(_PATIENT_TYPES):
         asserted.setdefault(row["patient"], set()).add(row["class"])
@@ -269,6 +275,7 @@ def reason(backend: Backend) -> None:
         for cls in _CLASSIFIED[sig]
     ]
     backend.add(ox.serialize(inferred, format=ox.RdfFormat.N_TRIPLES) or b"")
+    return signatures
 
 
 def decide_on(backend: Backend) -> None:
@@ -280,14 +287,127 @@ def decide_on(backend: Backend) -> None:
         run_stage(backend, stage)
 
 
-def decide(data: bytes, store: ox.Store | None = None) -> Embedded:
+_ASSESSMENTS = """
+PREFIX haip: <https://w3id.org/haip/>
+SELECT DISTINCT ?patient ?assessment ?fact ?value WHERE {
+  { SELECT DISTINCT ?fact WHERE { { ?fact haip:positiveClass ?class } UNION { ?statement haip:metFact ?fact } } }
+  ?assessment haip:assessedFact ?fact ; haip:aboutPatient ?patient ; haip:truthValue ?value .
+}
+"""
+
+Profile = tuple[frozenset[str], frozenset[tuple[str, str, str]]]
+"""What the profile stages read of a patient: its classes before reasoning (those after follow from
+them), and its fact assessments as (IRI relative to the patient's IRI, fact, truth value)."""
+
+_PROFILE_DECISIONS: dict[Profile, str] = {}
+"""The profile stages' results for each profile decided so far (per process): N-Triples in which the
+patient's IRI is left as _PATIENT."""
+
+_PATIENT = "\x00"  # a control character: never written raw in N-Triples
+_PROTOTYPE = "urn:haip:profile:"
+_MAX_PROFILES = 100_000
+
+
+def patient_profiles(backend: Backend, classes: dict[str, frozenset[str]]) -> dict[str, Profile] | None:
+    """Each patient's profile; None when a fact assessment's IRI is not under its patient's IRI (the
+    profile stages then run per patient)."""
+    assessments: dict[str, set[tuple[str, str, str]]] = {patient: set() for patient in classes}
+    for row in backend.select(_ASSESSMENTS):
+        patient, assessment = row["patient"], row["assessment"]
+        if patient not in assessments or not assessment.startswith(patient + "/"):
+            return None
+        assessments[patient].add((assessment[len(patient) :], row["fact"], row["value"]))
+    return {patient: (classes[patient], frozenset(assessments[patient])) for patient in classes}
+
+
+class _Recording(Embedded):
+    """An embedded backend that keeps everything the rules add."""
+
+    def __init__(self, store: ox.Store) -> None:
+        super().__init__(store)
+        self.added: list[bytes] = []
+
+    def add(self, ntriples: bytes) -> None:
+        self.added.append(ntriples)
+        super().add(ntriples)
+
+
+def decide_profiles(profiles: Iterable[Profile]) -> None:
+    """Run the profile stages once for each profile not decided yet, over one prototype patient per
+    profile (its classes, inferred classes and fact assessments, nothing else) and the knowledge base,
+    and keep each prototype's results with its IRI left open."""
+    new = sorted(set(profiles) - _PROFILE_DECISIONS.keys(), key=lambda p: (sorted(p[0]), sorted(p[1])))
+    if not new:
+        return
+    if len(_PROFILE_DECISIONS) + len(new) > _MAX_PROFILES:
+        _PROFILE_DECISIONS.clear()
+    classify(classes for classes, _assessments in new)
+    rdf_type = ox.NamedNode(str(RDF.type))
+    about, fact_of, value_of = (
+        ox.NamedNode(str(HAIP[n])) for n in ("aboutPatient", "assessedFact", "truthValue")
+    )
+    assessment_class = ox.NamedNode(str(HAIP.FactAssessment))
+    quads: list[ox.Quad] = []
+    prototypes = {f"{_PROTOTYPE}{i:08d}": profile for i, profile in enumerate(new)}
+    for iri, (classes, assessments) in prototypes.items():
+        patient = ox.NamedNode(iri)
+        quads += [ox.Quad(patient, rdf_type, ox.NamedNode(c)) for c in classes | _CLASSIFIED[classes]]
+        for relative, fact, value in assessments:
+            a = ox.NamedNode(iri + relative)
+            quads += [
+                ox.Quad(a, rdf_type, assessment_class),
+                ox.Quad(a, about, patient),
+                ox.Quad(a, fact_of, ox.NamedNode(fact)),
+                ox.Quad(a, value_of, ox.NamedNode(value)),
+            ]
+    store = new_store(b"")
+    store.extend(quads)
+    backend = _Recording(store)
+    for stage in PROFILE_STAGES:
+        run_stage(backend, stage)
+    results: dict[str, list[ox.Triple]] = {iri: [] for iri in prototypes}
+    width = len(_PROTOTYPE) + 8
+    for triple in ox.parse(b"".join(backend.added), format=ox.RdfFormat.N_TRIPLES):
+        subject = triple.subject.value
+        if not subject.startswith(_PROTOTYPE):
+            raise RuntimeError(f"a profile stage concluded about something other than a patient: {triple}")
+        results[subject[:width]].append(triple)
+    for iri, profile in prototypes.items():
+        text = (ox.serialize(results[iri], format=ox.RdfFormat.N_TRIPLES) or b"").decode("utf-8")
+        template = text.replace("<" + iri, "<" + _PATIENT)
+        if _PROTOTYPE in template:
+            raise RuntimeError(f"a profile stage joined two patients: {template}")
+        _PROFILE_DECISIONS[profile] = template
+
+
+def decide(data: bytes, store: ox.Store | None = None, by_profile: bool = True) -> Embedded:
     """An embedded store holding the knowledge base, the patients (`data`, N-Triples) and every decision
     about them. `store`, if given, already holds exactly `data` (the store it was validated in): the
-    knowledge base is added to it instead of loading the data again."""
+    knowledge base is added to it instead of loading the data again.
+
+    The profile stages (status, qualify, explain, verdict, condition) read nothing of a patient but its
+    classes and its fact assessments' truth values, so patients with the same profile get the same
+    conclusions: with `by_profile`, they are concluded once per profile (decide_profiles) and copied to
+    each patient. A test checks that this gives the same decisions as running them over every patient.
+    """
     if store is None:
         store = new_store(data)
     else:
         store.load(knowledge_base_ntriples(), format=ox.RdfFormat.N_TRIPLES, lenient=True)
     backend = Embedded(store)
-    decide_on(backend)
+    for stage in STAGES_BEFORE_REASONING:
+        run_stage(backend, stage)
+    classes = reason(backend)
+    profiles = patient_profiles(backend, classes) if by_profile else None
+    if profiles is None:
+        for stage in PROFILE_STAGES:
+            run_stage(backend, stage)
+    else:
+        decide_profiles(profiles.values())
+        concluded = "".join(
+            _PROFILE_DECISIONS[profile].replace(_PATIENT, patient) for patient, profile in profiles.items()
+        )
+        backend.add(concluded.encode("utf-8"))
+    for stage in PATIENT_STAGES:
+        run_stage(backend, stage)
     return backend

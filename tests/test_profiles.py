@@ -1,0 +1,64 @@
+"""Deciding the profile stages once per profile (engine.decide_profiles) changes nothing: every record
+and the whole decision graph are the same as when every stage runs over every patient, for the case
+corpus, the bundled examples and the randomised differential cases, whether a profile is decided in the
+batch or comes from the process's cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import case_files
+from test_differential import CASES as RANDOM_SHEETS
+
+from haip_kg import engine, evaluate, inputs, resources
+from haip_kg.inputs import Case
+
+
+def _cases() -> list[Case]:
+    paths = [str(p) for p in case_files()] + [str(resources.examples_dir() / "cases.json")]
+    corpus = [inputs.to_case(item) for path in paths for item in inputs.read_items(path)]
+    return corpus + list(inputs._from_sheets("random", RANDOM_SHEETS))
+
+
+def _decide(cases: list[Case], by_profile: bool) -> evaluate.Batch:
+    return evaluate.decide_cases(cases, lambda data, store: engine.decide(data, store, by_profile), True)
+
+
+@pytest.fixture(scope="module")
+def per_patient() -> tuple[list[Case], evaluate.Batch]:
+    cases = _cases()
+    return cases, _decide(cases, by_profile=False)
+
+
+def _records(batch: evaluate.Batch) -> list[dict[str, Any]]:
+    return [outcome.record for outcome in batch.outcomes]
+
+
+def _triples(batch: evaluate.Batch) -> list[bytes]:
+    """The decision graph's triples (N-Triples lines; it has no blank nodes), sorted: a store's dump
+    order follows the order triples were added in."""
+    assert b"_:" not in batch.decisions
+    return sorted(batch.decisions.splitlines())
+
+
+def test_profiles_give_the_same_records_and_graph(per_patient: Any) -> None:
+    cases, expected = per_patient
+    engine._PROFILE_DECISIONS.clear()
+    first = _decide(cases, by_profile=True)
+    decided = len(engine._PROFILE_DECISIONS)
+    again = _decide(cases, by_profile=True)  # every profile now from the cache
+    assert 50 < decided < len(cases)  # the profile path ran, and profiles were shared
+    assert len(engine._PROFILE_DECISIONS) == decided
+    assert sum("errors" not in r for r in _records(expected)) > 400
+    for batch in (first, again):
+        assert _records(batch) == _records(expected)
+        assert _triples(batch) == _triples(expected)
+
+
+def test_each_profile_is_decided_alone(per_patient: Any) -> None:
+    """One patient at a time (a profile decided with no other in its store) gives the same records."""
+    cases, expected = per_patient
+    engine._PROFILE_DECISIONS.clear()
+    records = [r for case in cases[:60] for r in _records(_decide([case], by_profile=True))]
+    assert records == _records(expected)[:60]
