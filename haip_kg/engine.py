@@ -9,6 +9,7 @@ record -> fact -> classify -> OWL RL reasoning -> status -> qualify -> explain -
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any, Protocol
 
@@ -290,7 +291,8 @@ def decide_on(backend: Backend) -> None:
 _ASSESSMENTS = """
 PREFIX haip: <https://w3id.org/haip/>
 SELECT DISTINCT ?patient ?assessment ?fact ?value WHERE {
-  { SELECT DISTINCT ?fact WHERE { { ?fact haip:positiveClass ?class } UNION { ?statement haip:metFact ?fact } } }
+  { SELECT DISTINCT ?fact WHERE {
+      { ?fact haip:positiveClass ?class } UNION { ?statement haip:metFact ?fact } } }
   ?assessment haip:assessedFact ?fact ; haip:aboutPatient ?patient ; haip:truthValue ?value .
 }
 """
@@ -299,9 +301,28 @@ Profile = tuple[frozenset[str], frozenset[tuple[str, str, str]]]
 """What the profile stages read of a patient: its classes before reasoning (those after follow from
 them), and its fact assessments as (IRI relative to the patient's IRI, fact, truth value)."""
 
-_PROFILE_DECISIONS: dict[Profile, str] = {}
-"""The profile stages' results for each profile decided so far (per process): N-Triples in which the
-patient's IRI is left as _PATIENT."""
+PROFILE_QUERIES = (
+    "patient-decisions",
+    "statement-decisions",
+    "explanation-interpretations",
+    "explanation-links",
+    "patient-conditions",
+)
+"""The report queries (queries/report) whose answer about a patient follows from its profile alone."""
+
+
+@dataclass(frozen=True)
+class ProfileDecision:
+    """The profile stages' conclusions about one profile's prototype patient."""
+
+    template: str
+    """As N-Triples, the patient's IRI left as _PATIENT."""
+    rows: dict[str, list[dict[str, Any]]]
+    """The rows of each of PROFILE_QUERIES about the prototype, without their ?patient column."""
+
+
+_PROFILE_DECISIONS: dict[Profile, ProfileDecision] = {}
+"""The profiles decided so far in this process."""
 
 _PATIENT = "\x00"  # a control character: never written raw in N-Triples
 _PROTOTYPE = "urn:haip:profile:"
@@ -372,23 +393,50 @@ def decide_profiles(profiles: Iterable[Profile]) -> None:
         if not subject.startswith(_PROTOTYPE):
             raise RuntimeError(f"a profile stage concluded about something other than a patient: {triple}")
         results[subject[:width]].append(triple)
+    rows: dict[str, dict[str, list[dict[str, Any]]]] = {
+        iri: {q: [] for q in PROFILE_QUERIES} for iri in prototypes
+    }
+    for name in PROFILE_QUERIES:
+        for row in backend.select(resources.query("report", name)):
+            iri = row.pop("patient")
+            if "assessment" in row:  # relative to the patient, like a profile's assessments
+                row["assessment"] = row["assessment"].removeprefix(iri)
+            rows[iri][name].append(row)
     for iri, profile in prototypes.items():
         text = (ox.serialize(results[iri], format=ox.RdfFormat.N_TRIPLES) or b"").decode("utf-8")
         template = text.replace("<" + iri, "<" + _PATIENT)
-        if _PROTOTYPE in template:
+        if _PROTOTYPE in template or _PROTOTYPE in repr(rows[iri]):
             raise RuntimeError(f"a profile stage joined two patients: {template}")
-        _PROFILE_DECISIONS[profile] = template
+        _PROFILE_DECISIONS[profile] = ProfileDecision(template, rows[iri])
 
 
-def decide(data: bytes, store: ox.Store | None = None, by_profile: bool = True) -> Embedded:
+def profile_decision(profile: Profile) -> ProfileDecision:
+    return _PROFILE_DECISIONS[profile]
+
+
+class Profiled(Embedded):
+    """An embedded store whose patients' profile-stage conclusions are those of their profiles
+    (`profiles`, by patient IRI): in the store too if `materialized`."""
+
+    def __init__(self, store: ox.Store, profiles: dict[str, Profile], materialized: bool) -> None:
+        super().__init__(store)
+        self.profiles = profiles
+        self.materialized = materialized
+
+
+def decide(
+    data: bytes, store: ox.Store | None = None, by_profile: bool = True, materialize: bool = True
+) -> Embedded:
     """An embedded store holding the knowledge base, the patients (`data`, N-Triples) and every decision
     about them. `store`, if given, already holds exactly `data` (the store it was validated in): the
     knowledge base is added to it instead of loading the data again.
 
     The profile stages (status, qualify, explain, verdict, condition) read nothing of a patient but its
     classes and its fact assessments' truth values, so patients with the same profile get the same
-    conclusions: with `by_profile`, they are concluded once per profile (decide_profiles) and copied to
-    each patient. A test checks that this gives the same decisions as running them over every patient.
+    conclusions: with `by_profile`, they are concluded once per profile (decide_profiles) and the store
+    returned is Profiled: each patient's conclusions are copied into it (unless not `materialize`: the
+    report can then read them from the profile, see report.records). A test checks that this gives the
+    same decisions as running them over every patient.
     """
     if store is None:
         store = new_store(data)
@@ -404,10 +452,13 @@ def decide(data: bytes, store: ox.Store | None = None, by_profile: bool = True) 
             run_stage(backend, stage)
     else:
         decide_profiles(profiles.values())
-        concluded = "".join(
-            _PROFILE_DECISIONS[profile].replace(_PATIENT, patient) for patient, profile in profiles.items()
-        )
-        backend.add(concluded.encode("utf-8"))
+        backend = Profiled(store, profiles, materialize)
+        if materialize:
+            concluded = "".join(
+                _PROFILE_DECISIONS[profile].template.replace(_PATIENT, patient)
+                for patient, profile in profiles.items()
+            )
+            backend.add(concluded.encode("utf-8"))
     for stage in PATIENT_STAGES:
         run_stage(backend, stage)
     return backend

@@ -78,7 +78,11 @@ def _refuse_duplicates(items: Iterable[Item]) -> Iterator[Item]:
 
 def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
     """Decide one batch in an embedded store; the outcomes are in the order of the items."""
-    return decide_cases([to_case(item) for item in items], engine.decide, with_rdf)
+
+    def decide(data: bytes, store: ox.Store) -> engine.Backend:
+        return engine.decide(data, store, materialize=with_rdf)
+
+    return decide_cases([to_case(item) for item in items], decide, with_rdf)
 
 
 def decide_cases(

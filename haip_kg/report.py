@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
@@ -41,18 +42,96 @@ def _reason(item: str) -> tuple[int, str]:
     return int(order), unquote(value)
 
 
+@dataclass
+class _Explanations:
+    """What the records are assembled from, however it was read (by patient IRI, statement slug)."""
+
+    decisions: list[tuple[str, str, Any]] = field(default_factory=list)  # patient, verdict, score
+    statements: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # statement-decisions rows
+    reasons: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # in display order
+    interpretations: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    missing: list[tuple[str, str, str]] = field(default_factory=list)  # patient, statement, key
+    conflicts: list[tuple[str, str, str]] = field(default_factory=list)  # patient, statement, conflict
+    conditions: list[tuple[str, str]] = field(default_factory=list)  # in output order
+    flags: list[tuple[str, str]] = field(default_factory=list)
+
+
 def records(store: engine.Backend) -> dict[str, Record]:
     """Output-contract records by patient IRI (without `patient`, `validation` and `source`)."""
+    if isinstance(store, engine.Profiled):
+        return _assemble(_read_by_profile(store))
+    return _assemble(_read(store))
+
+
+def _read(store: engine.Backend) -> _Explanations:
+    """Everything about every patient's decisions, from the decisions in the store."""
+    read = _Explanations()
+    read.decisions = [(r["patient"], r["verdict"], r["score"]) for r in _select(store, "patient-decisions")]
+    read.statements = [(r["patient"], r) for r in _select(store, "statement-decisions")]
+    for row in _select(store, "explanation-reasons"):
+        ordered = sorted(_reason(item) for item in row["values"].split(" "))
+        read.reasons[row["patient"], row["statement"]] = list(dict.fromkeys(v for _order, v in ordered))
+    for row in _select(store, "explanation-interpretations"):
+        read.interpretations[row["patient"], row["statement"]] = {
+            _decoded(v) for v in row["values"].split(" ")
+        }
+    for kind in ("missing", "conflicts"):
+        rows = _select(store, f"explanation-{kind}")
+        getattr(read, kind).extend((r["patient"], r["statement"], r["value"]) for r in rows)
+    read.conditions = [(r["patient"], r["condition"]) for r in _select(store, "patient-conditions")]
+    read.flags = [(r["patient"], r["flag"]) for r in _select(store, "patient-flags")]
+    return read
+
+
+def _read_by_profile(store: engine.Profiled) -> _Explanations:
+    """Everything about every patient's decisions, from its profile's decisions (engine.decide_profiles)
+    and its own fact assessments: the same join of decisions and the assessments they used as the
+    explanation-* queries make, done here because the decisions are the profile's."""
+    reasons: dict[str, set[tuple[int, str]]] = defaultdict(set)
+    items: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for row in _select(store, "assessment-explanations"):
+        if row["reason"] is not None:
+            reasons[row["assessment"]].add((row["order"], row["reason"]))
+        for kind in ("missing", "interpretation", "conflict"):
+            if row[kind] is not None:
+                items[row["assessment"]][kind].add(row[kind])
+    scores = {row["patient"]: row["score"] for row in _select(store, "patient-scores")}
+    read = _Explanations()
+    for patient, profile in store.profiles.items():
+        rows = engine.profile_decision(profile).rows
+        read.decisions += [(patient, r["verdict"], scores.get(patient)) for r in rows["patient-decisions"]]
+        read.statements += [(patient, r) for r in rows["statement-decisions"]]
+        for row in rows["explanation-interpretations"]:
+            read.interpretations[patient, row["statement"]] = {_decoded(v) for v in row["values"].split(" ")}
+        used_reasons: dict[str, set[tuple[int, str]]] = defaultdict(set)
+        for row in rows["explanation-links"]:
+            key, assessment = (patient, row["statement"]), patient + row["assessment"]
+            used_reasons[row["statement"]] |= reasons.get(assessment, set())
+            found = items.get(assessment, {})
+            if found.get("interpretation"):
+                read.interpretations.setdefault(key, set()).update(found["interpretation"])
+            if row["role"] == "used" and row["status"] == "undetermined":
+                read.missing += [(patient, row["statement"], v) for v in found.get("missing", ())]
+                read.conflicts += [(patient, row["statement"], v) for v in found.get("conflict", ())]
+        for statement, found_reasons in used_reasons.items():
+            if found_reasons:
+                read.reasons[patient, statement] = list(dict.fromkeys(v for _o, v in sorted(found_reasons)))
+        read.conditions += [(patient, r["condition"]) for r in rows["patient-conditions"]]
+    read.flags = [(r["patient"], r["flag"]) for r in _select(store, "patient-flags")]
+    return read
+
+
+def _assemble(read: _Explanations) -> dict[str, Record]:
     out: dict[str, Record] = {}
-    for row in _select(store, "patient-decisions"):
-        out[row["patient"]] = {
-            "verdict": row["verdict"],
+    for patient, verdict, score in read.decisions:
+        out[patient] = {
+            "verdict": verdict,
             "conditions": [],
             "statements": {},
             "flags": [],
-            "clinical_risk_score": row["score"],
+            "clinical_risk_score": score,
         }
-    for row in _select(store, "statement-decisions"):
+    for patient, row in read.statements:
         entry: Record = {"status": row["status"], "reasons": []}
         if row["statement"] in ("S1", "S2") and row["status"] != "not-applicable":
             entry["met"] = TRUTH.get(row["met"])
@@ -60,32 +139,29 @@ def records(store: engine.Backend) -> dict[str, Record]:
             entry["exception"] = row["exception"]
         if row["overriddenBy"]:
             entry["overridden_by"] = row["overriddenBy"]
-        out[row["patient"]]["statements"][row["statement"]] = entry
-    for row in _select(store, "explanation-reasons"):
-        ordered = sorted(_reason(item) for item in row["values"].split(" "))
-        statement = out[row["patient"]]["statements"][row["statement"]]
-        statement["reasons"] = list(dict.fromkeys(value for _order, value in ordered))
-    for row in _select(store, "explanation-interpretations"):
-        statement = out[row["patient"]]["statements"][row["statement"]]
-        statement["interpretations"] = sorted({_decoded(value) for value in row["values"].split(" ")})
-    for kind in ("missing", "conflicts"):
-        for row in _select(store, f"explanation-{kind}"):
-            values = out[row["patient"]]["statements"][row["statement"]].setdefault(kind, [])
-            if row["value"] not in values:
-                values.append(row["value"])
+        out[patient]["statements"][row["statement"]] = entry
+    for (patient, statement), reasons in read.reasons.items():
+        out[patient]["statements"][statement]["reasons"] = reasons
+    for (patient, statement), interpretations in read.interpretations.items():
+        out[patient]["statements"][statement]["interpretations"] = sorted(interpretations)
+    for kind, rows in (("missing", read.missing), ("conflicts", read.conflicts)):
+        for patient, statement, value in rows:
+            values = out[patient]["statements"][statement].setdefault(kind, [])
+            if value not in values:
+                values.append(value)
     for record in out.values():
         record["statements"] = {s: record["statements"][s] for s in STATEMENTS}
         for statement in record["statements"].values():
-            for field in ("missing", "conflicts"):
-                if field in statement:
-                    statement[field].sort()
+            for kind in ("missing", "conflicts"):
+                if kind in statement:
+                    statement[kind].sort()
             if statement["status"] == "undetermined":
                 statement.setdefault("missing", [])
                 statement.setdefault("conflicts", [])
-    for row in _select(store, "patient-conditions"):
-        out[row["patient"]]["conditions"].append(row["condition"])
-    for row in _select(store, "patient-flags"):
-        out[row["patient"]]["flags"].append(row["flag"])
+    for patient, condition in read.conditions:
+        out[patient]["conditions"].append(condition)
+    for patient, flag in read.flags:
+        out[patient]["flags"].append(flag)
     return out
 
 
