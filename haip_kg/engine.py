@@ -315,8 +315,8 @@ PROFILE_QUERIES = (
 class ProfileDecision:
     """The profile stages' conclusions about one profile's prototype patient."""
 
-    template: str
-    """As N-Triples, the patient's IRI left as _PATIENT."""
+    template: str | None
+    """As N-Triples, the patient's IRI left as _PATIENT (None: not asked for)."""
     rows: dict[str, list[dict[str, Any]]]
     """The rows of each of PROFILE_QUERIES about the prototype, without their ?patient column."""
 
@@ -353,11 +353,19 @@ class _Recording(Embedded):
         super().add(ntriples)
 
 
-def decide_profiles(profiles: Iterable[Profile]) -> None:
-    """Run the profile stages once for each profile not decided yet, over one prototype patient per
-    profile (its classes, inferred classes and fact assessments, nothing else) and the knowledge base,
-    and keep each prototype's results with its IRI left open."""
-    new = sorted(set(profiles) - _PROFILE_DECISIONS.keys(), key=lambda p: (sorted(p[0]), sorted(p[1])))
+def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> None:
+    """Run the profile stages once for each profile not decided yet (or, `with_triples`, decided without
+    its conclusions as triples), over one prototype patient per profile (its classes, inferred classes
+    and fact assessments, nothing else) and the knowledge base, and keep each prototype's results with
+    its IRI left open."""
+    new = sorted(
+        {
+            p
+            for p in profiles
+            if p not in _PROFILE_DECISIONS or (with_triples and not _PROFILE_DECISIONS[p].template)
+        },
+        key=lambda p: (sorted(p[0]), sorted(p[1])),
+    )
     if not new:
         return
     if len(_PROFILE_DECISIONS) + len(new) > _MAX_PROFILES:
@@ -388,7 +396,7 @@ def decide_profiles(profiles: Iterable[Profile]) -> None:
         run_stage(backend, stage)
     results: dict[str, list[ox.Triple]] = {iri: [] for iri in prototypes}
     width = len(_PROTOTYPE) + 8
-    for triple in ox.parse(b"".join(backend.added), format=ox.RdfFormat.N_TRIPLES):
+    for triple in ox.parse(b"".join(backend.added), format=ox.RdfFormat.N_TRIPLES) if with_triples else ():
         subject = triple.subject.value
         if not subject.startswith(_PROTOTYPE):
             raise RuntimeError(f"a profile stage concluded about something other than a patient: {triple}")
@@ -404,8 +412,8 @@ def decide_profiles(profiles: Iterable[Profile]) -> None:
             rows[iri][name].append(row)
     for iri, profile in prototypes.items():
         text = (ox.serialize(results[iri], format=ox.RdfFormat.N_TRIPLES) or b"").decode("utf-8")
-        template = text.replace("<" + iri, "<" + _PATIENT)
-        if _PROTOTYPE in template or _PROTOTYPE in repr(rows[iri]):
+        template = text.replace("<" + iri, "<" + _PATIENT) if with_triples else None
+        if _PROTOTYPE in (template or "") or _PROTOTYPE in repr(rows[iri]):
             raise RuntimeError(f"a profile stage joined two patients: {template}")
         _PROFILE_DECISIONS[profile] = ProfileDecision(template, rows[iri])
 
@@ -451,11 +459,11 @@ def decide(
         for stage in PROFILE_STAGES:
             run_stage(backend, stage)
     else:
-        decide_profiles(profiles.values())
+        decide_profiles(profiles.values(), with_triples=materialize)
         backend = Profiled(store, profiles, materialize)
         if materialize:
             concluded = "".join(
-                _PROFILE_DECISIONS[profile].template.replace(_PATIENT, patient)
+                (_PROFILE_DECISIONS[profile].template or "").replace(_PATIENT, patient)
                 for patient, profile in profiles.items()
             )
             backend.add(concluded.encode("utf-8"))

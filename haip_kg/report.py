@@ -90,11 +90,10 @@ def _read_by_profile(store: engine.Profiled) -> _Explanations:
     reasons: dict[str, set[tuple[int, str]]] = defaultdict(set)
     items: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for row in _select(store, "assessment-explanations"):
-        if row["reason"] is not None:
-            reasons[row["assessment"]].add((row["order"], row["reason"]))
-        for kind in ("missing", "interpretation", "conflict"):
-            if row[kind] is not None:
-                items[row["assessment"]][kind].add(row[kind])
+        if row["kind"] == "reason":
+            reasons[row["assessment"]].add((row["order"], row["value"]))
+        else:
+            items[row["assessment"]][row["kind"]].add(row["value"])
     scores = {row["patient"]: row["score"] for row in _select(store, "patient-scores")}
     read = _Explanations()
     for patient, profile in store.profiles.items():

@@ -53,12 +53,15 @@ def test_profiles_give_the_same_records_and_graph(per_patient: Any) -> None:
     engine._PROFILE_DECISIONS.clear()
     first = _decide(cases, by_profile=True, with_rdf=False)
     decided = len(engine._PROFILE_DECISIONS)
-    again = _decide(cases, by_profile=True)  # every profile now from the cache
+    again = _decide(cases, by_profile=True)  # decided again, now with their conclusions as triples
+    kept = dict(engine._PROFILE_DECISIONS)
+    cached = _decide(cases, by_profile=True, with_rdf=False)  # every profile from the cache
     assert 50 < decided < len(cases)  # the profile path ran, and profiles were shared
     assert len(engine._PROFILE_DECISIONS) == decided
+    assert all(engine._PROFILE_DECISIONS[p] is kept[p] for p in kept)
     assert sum("errors" not in r for r in _records(expected)) > 400
-    assert _records(first) == _records(expected)
-    assert _records(again) == _records(expected)
+    for batch in (first, again, cached):
+        assert _records(batch) == _records(expected)
     assert _triples(again) == _triples(expected)
 
 
