@@ -290,12 +290,16 @@ def decide_on(backend: Backend) -> None:
 
 _ASSESSMENTS = """
 PREFIX haip: <https://w3id.org/haip/>
-SELECT DISTINCT ?patient ?assessment ?fact ?value WHERE {
+SELECT ?patient (GROUP_CONCAT(?item; SEPARATOR=" ") AS ?items) WHERE {
   { SELECT DISTINCT ?fact WHERE {
       { ?fact haip:positiveClass ?class } UNION { ?statement haip:metFact ?fact } } }
   ?assessment haip:assessedFact ?fact ; haip:aboutPatient ?patient ; haip:truthValue ?value .
+  BIND(CONCAT(STR(?assessment), " ", STR(?fact), " ", STR(?value)) AS ?item)
 }
+GROUP BY ?patient
 """
+"""Each patient's assessments of the facts the profile stages read, as "assessment fact value" IRI
+triples joined by spaces (an IRI holds no space): one row per patient, not one per assessment."""
 
 Profile = tuple[frozenset[str], frozenset[tuple[str, str, str]]]
 """What the profile stages read of a patient: its classes before reasoning (those after follow from
@@ -334,10 +338,11 @@ def patient_profiles(backend: Backend, classes: dict[str, frozenset[str]]) -> di
     profile stages then run per patient)."""
     assessments: dict[str, set[tuple[str, str, str]]] = {patient: set() for patient in classes}
     for row in backend.select(_ASSESSMENTS):
-        patient, assessment = row["patient"], row["assessment"]
-        if patient not in assessments or not assessment.startswith(patient + "/"):
-            return None
-        assessments[patient].add((assessment[len(patient) :], row["fact"], row["value"]))
+        patient, items = row["patient"], row["items"].split(" ")
+        for assessment, fact, value in zip(items[0::3], items[1::3], items[2::3], strict=True):
+            if patient not in assessments or not assessment.startswith(patient + "/"):
+                return None
+            assessments[patient].add((assessment[len(patient) :], fact, value))
     return {patient: (classes[patient], frozenset(assessments[patient])) for patient in classes}
 
 
@@ -407,8 +412,8 @@ def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> N
     for name in PROFILE_QUERIES:
         for row in backend.select(resources.query("report", name)):
             iri = row.pop("patient")
-            if "assessment" in row:  # relative to the patient, like a profile's assessments
-                row["assessment"] = row["assessment"].removeprefix(iri)
+            if "assessments" in row:  # relative to the patient, like a profile's assessments
+                row["assessments"] = [a.removeprefix(iri) for a in row["assessments"].split(" ")]
             rows[iri][name].append(row)
     for iri, profile in prototypes.items():
         text = (ox.serialize(results[iri], format=ox.RdfFormat.N_TRIPLES) or b"").decode("utf-8")

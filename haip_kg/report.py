@@ -90,10 +90,12 @@ def _read_by_profile(store: engine.Profiled) -> _Explanations:
     reasons: dict[str, set[tuple[int, str]]] = defaultdict(set)
     items: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for row in _select(store, "assessment-explanations"):
-        if row["kind"] == "reason":
-            reasons[row["assessment"]].add((row["order"], row["value"]))
-        else:
-            items[row["assessment"]][row["kind"]].add(row["value"])
+        for item in row["items"].split(" "):
+            kind, value = item.split(":", 1)
+            if kind == "reason":
+                reasons[row["assessment"]].add(_reason(value))
+            else:
+                items[row["assessment"]][kind].add(_decoded(value))
     scores = {row["patient"]: row["score"] for row in _select(store, "patient-scores")}
     read = _Explanations()
     for patient, profile in store.profiles.items():
@@ -104,14 +106,16 @@ def _read_by_profile(store: engine.Profiled) -> _Explanations:
             read.interpretations[patient, row["statement"]] = {_decoded(v) for v in row["values"].split(" ")}
         used_reasons: dict[str, set[tuple[int, str]]] = defaultdict(set)
         for row in rows["explanation-links"]:
-            key, assessment = (patient, row["statement"]), patient + row["assessment"]
-            used_reasons[row["statement"]] |= reasons.get(assessment, set())
-            found = items.get(assessment, {})
-            if found.get("interpretation"):
-                read.interpretations.setdefault(key, set()).update(found["interpretation"])
-            if row["role"] == "used" and row["status"] == "undetermined":
-                read.missing += [(patient, row["statement"], v) for v in found.get("missing", ())]
-                read.conflicts += [(patient, row["statement"], v) for v in found.get("conflict", ())]
+            key = (patient, row["statement"])
+            for relative in row["assessments"]:
+                assessment = patient + relative
+                used_reasons[row["statement"]] |= reasons.get(assessment, set())
+                found = items.get(assessment, {})
+                if found.get("interpretation"):
+                    read.interpretations.setdefault(key, set()).update(found["interpretation"])
+                if row["role"] == "used" and row["status"] == "undetermined":
+                    read.missing += [(patient, row["statement"], v) for v in found.get("missing", ())]
+                    read.conflicts += [(patient, row["statement"], v) for v in found.get("conflict", ())]
         for statement, found_reasons in used_reasons.items():
             if found_reasons:
                 read.reasons[patient, statement] = list(dict.fromkeys(v for _o, v in sorted(found_reasons)))

@@ -3,7 +3,11 @@ joined by GROUP_CONCAT; whatever text a case sheet holds must come back unchange
 
 from __future__ import annotations
 
+from typing import Any
+
 from conftest import decide_sheets
+
+from haip_kg import engine, evaluate, inputs
 
 ODD = 'FOLFOX: 50% dose + é 漢 "q" a\tb %20 x:y'
 SHEET = {
@@ -37,3 +41,15 @@ def test_interpretations_are_sorted_slugs() -> None:
         values = statement.get("interpretations", [])
         assert values == sorted(set(values))
         assert all(value and " " not in value and "%" not in value for value in values)
+
+
+def test_the_profile_reader_and_the_explanation_queries_agree_on_odd_text() -> None:
+    """Embedded records are read from the patient's profile (report._read_by_profile); the explanation-*
+    queries read them when every rule runs over every patient: both ways give the same record."""
+    cases = list(inputs._from_sheets("test", [SHEET]))
+
+    def per_patient(data: bytes, store: Any) -> engine.Backend:
+        return engine.decide(data, store, by_profile=False)
+
+    (outcome,) = evaluate.decide_cases(cases, per_patient).outcomes
+    assert outcome.record == decide_sheets([SHEET])[0]
