@@ -363,18 +363,22 @@ def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> N
     its conclusions as triples), over one prototype patient per profile (its classes, inferred classes
     and fact assessments, nothing else) and the knowledge base, and keep each prototype's results with
     its IRI left open."""
-    new = sorted(
-        {
+    wanted = set(profiles)
+
+    def undecided() -> list[Profile]:
+        missing = {
             p
-            for p in profiles
-            if p not in _PROFILE_DECISIONS or (with_triples and not _PROFILE_DECISIONS[p].template)
-        },
-        key=lambda p: (sorted(p[0]), sorted(p[1])),
-    )
+            for p in wanted
+            if p not in _PROFILE_DECISIONS or (with_triples and _PROFILE_DECISIONS[p].template is None)
+        }
+        return sorted(missing, key=lambda p: (sorted(p[0]), sorted(p[1])))
+
+    new = undecided()
     if not new:
         return
     if len(_PROFILE_DECISIONS) + len(new) > _MAX_PROFILES:
-        _PROFILE_DECISIONS.clear()
+        _PROFILE_DECISIONS.clear()  # bounded memory; this batch's profiles are then all decided again
+        new = undecided()
     classify(classes for classes, _assessments in new)
     rdf_type = ox.NamedNode(str(RDF.type))
     about, fact_of, value_of = (

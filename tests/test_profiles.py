@@ -71,3 +71,14 @@ def test_each_profile_is_decided_alone(per_patient: Any) -> None:
     engine._PROFILE_DECISIONS.clear()
     records = [r for case in cases[:60] for r in _records(_decide([case], True, with_rdf=False))]
     assert records == _records(expected)[:60]
+
+
+def test_a_full_cache_is_emptied_without_losing_the_batch(per_patient: Any, monkeypatch: Any) -> None:
+    """When the cache would outgrow its bound it is emptied, and every profile of the batch at hand
+    (cached ones included) is decided again."""
+    cases, expected = per_patient
+    engine._PROFILE_DECISIONS.clear()
+    _decide(cases[:40], by_profile=True, with_rdf=False)
+    monkeypatch.setattr(engine, "_MAX_PROFILES", len(engine._PROFILE_DECISIONS) + 1)
+    assert _records(_decide(cases, by_profile=True, with_rdf=False)) == _records(expected)
+    assert len(engine._PROFILE_DECISIONS) < len(cases)
