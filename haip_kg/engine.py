@@ -358,27 +358,22 @@ class _Recording(Embedded):
         super().add(ntriples)
 
 
-def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> None:
-    """Run the profile stages once for each profile not decided yet (or, `with_triples`, decided without
-    its conclusions as triples), over one prototype patient per profile (its classes, inferred classes
-    and fact assessments, nothing else) and the knowledge base, and keep each prototype's results with
-    its IRI left open."""
-    wanted = set(profiles)
-
-    def undecided() -> list[Profile]:
-        missing = {
-            p
-            for p in wanted
-            if p not in _PROFILE_DECISIONS or (with_triples and _PROFILE_DECISIONS[p].template is None)
-        }
-        return sorted(missing, key=lambda p: (sorted(p[0]), sorted(p[1])))
-
-    new = undecided()
+def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> dict[Profile, ProfileDecision]:
+    """The decisions about `profiles`: from this process's cache, or made now for the profiles not
+    decided yet (or, `with_triples`, decided without their conclusions as triples) by running the profile
+    stages over one prototype patient per profile (its classes, inferred classes and fact assessments,
+    nothing else) and the knowledge base. The decisions returned are the caller's to keep: emptying the
+    cache (another thread's batch, or a full cache) does not touch them."""
+    found: dict[Profile, ProfileDecision] = {}
+    for profile in set(profiles):
+        known = _PROFILE_DECISIONS.get(profile)
+        if known is not None and not (with_triples and known.template is None):
+            found[profile] = known
+    new = sorted(set(profiles) - found.keys(), key=lambda p: (sorted(p[0]), sorted(p[1])))
     if not new:
-        return
+        return found
     if len(_PROFILE_DECISIONS) + len(new) > _MAX_PROFILES:
-        _PROFILE_DECISIONS.clear()  # bounded memory; this batch's profiles are then all decided again
-        new = undecided()
+        _PROFILE_DECISIONS.clear()  # bounded memory
     classify(classes for classes, _assessments in new)
     rdf_type = ox.NamedNode(str(RDF.type))
     about, fact_of, value_of = (
@@ -424,20 +419,24 @@ def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> N
         template = text.replace("<" + iri, "<" + _PATIENT) if with_triples else None
         if _PROTOTYPE in (template or "") or _PROTOTYPE in repr(rows[iri]):
             raise RuntimeError(f"a profile stage joined two patients: {template}")
-        _PROFILE_DECISIONS[profile] = ProfileDecision(template, rows[iri])
-
-
-def profile_decision(profile: Profile) -> ProfileDecision:
-    return _PROFILE_DECISIONS[profile]
+        found[profile] = _PROFILE_DECISIONS[profile] = ProfileDecision(template, rows[iri])
+    return found
 
 
 class Profiled(Embedded):
     """An embedded store whose patients' profile-stage conclusions are those of their profiles
-    (`profiles`, by patient IRI): in the store too if `materialized`."""
+    (`profiles`, by patient IRI; `decisions`, by profile): in the store too if `materialized`."""
 
-    def __init__(self, store: ox.Store, profiles: dict[str, Profile], materialized: bool) -> None:
+    def __init__(
+        self,
+        store: ox.Store,
+        profiles: dict[str, Profile],
+        decisions: dict[Profile, ProfileDecision],
+        materialized: bool,
+    ) -> None:
         super().__init__(store)
         self.profiles = profiles
+        self.decisions = decisions
         self.materialized = materialized
 
 
@@ -468,11 +467,11 @@ def decide(
         for stage in PROFILE_STAGES:
             run_stage(backend, stage)
     else:
-        decide_profiles(profiles.values(), with_triples=materialize)
-        backend = Profiled(store, profiles, materialize)
+        decisions = decide_profiles(profiles.values(), with_triples=materialize)
+        backend = Profiled(store, profiles, decisions, materialize)
         if materialize:
             concluded = "".join(
-                (_PROFILE_DECISIONS[profile].template or "").replace(_PATIENT, patient)
+                (decisions[profile].template or "").replace(_PATIENT, patient)
                 for patient, profile in profiles.items()
             )
             backend.add(concluded.encode("utf-8"))

@@ -99,7 +99,7 @@ def _read_by_profile(store: engine.Profiled) -> _Explanations:
     scores = {row["patient"]: row["score"] for row in _select(store, "patient-scores")}
     read = _Explanations()
     for patient, profile in store.profiles.items():
-        rows = engine.profile_decision(profile).rows
+        rows = store.decisions[profile].rows
         read.decisions += [(patient, r["verdict"], scores.get(patient)) for r in rows["patient-decisions"]]
         read.statements += [(patient, r) for r in rows["statement-decisions"]]
         for row in rows["explanation-interpretations"]:

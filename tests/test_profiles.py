@@ -74,8 +74,8 @@ def test_each_profile_is_decided_alone(per_patient: Any) -> None:
 
 
 def test_a_full_cache_is_emptied_without_losing_the_batch(per_patient: Any, monkeypatch: Any) -> None:
-    """When the cache would outgrow its bound it is emptied, and every profile of the batch at hand
-    (cached ones included) is decided again."""
+    """When the cache would outgrow its bound it is emptied, and the batch at hand keeps the decisions
+    it had found in it."""
     cases, expected = per_patient
     engine._PROFILE_DECISIONS.clear()
     _decide(cases[:40], by_profile=True, with_rdf=False)
