@@ -24,12 +24,12 @@ from . import resources
 from .namespaces import HAIP
 
 STAGES_BEFORE_REASONING = ("record", "fact", "classify")
-STAGES_AFTER_REASONING = ("status", "qualify", "explain", "verdict", "condition", "flag", "score")
 PROFILE_STAGES = ("status", "qualify", "explain", "verdict", "condition")
 """The stages that read nothing of a patient but its classes and its fact assessments' truth values (its
 profile): decided once per profile and copied to every patient with that profile (see decide)."""
 PATIENT_STAGES = ("flag", "score")
 """The stages after reasoning that read the patient's own data."""
+STAGES_AFTER_REASONING = PROFILE_STAGES + PATIENT_STAGES
 
 
 def to_ox(term: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
@@ -358,6 +358,29 @@ class _Recording(Embedded):
         super().add(ntriples)
 
 
+def _prototype_quads(prototypes: dict[str, Profile]) -> list[ox.Quad]:
+    """One patient per profile (IRI -> profile): its classes, those the reasoner infers from them, and its
+    fact assessments with their truth values."""
+    rdf_type = ox.NamedNode(str(RDF.type))
+    about, fact_of, value_of = (
+        ox.NamedNode(str(HAIP[n])) for n in ("aboutPatient", "assessedFact", "truthValue")
+    )
+    assessment_class = ox.NamedNode(str(HAIP.FactAssessment))
+    quads: list[ox.Quad] = []
+    for iri, (classes, assessments) in prototypes.items():
+        patient = ox.NamedNode(iri)
+        quads += [ox.Quad(patient, rdf_type, ox.NamedNode(c)) for c in classes | _CLASSIFIED[classes]]
+        for relative, fact, value in assessments:
+            a = ox.NamedNode(iri + relative)
+            quads += [
+                ox.Quad(a, rdf_type, assessment_class),
+                ox.Quad(a, about, patient),
+                ox.Quad(a, fact_of, ox.NamedNode(fact)),
+                ox.Quad(a, value_of, ox.NamedNode(value)),
+            ]
+    return quads
+
+
 def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> dict[Profile, ProfileDecision]:
     """The decisions about `profiles`: from this process's cache, or made now for the profiles not
     decided yet (or, `with_triples`, decided without their conclusions as triples) by running the profile
@@ -375,26 +398,9 @@ def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> d
     if len(_PROFILE_DECISIONS) + len(new) > _MAX_PROFILES:
         _PROFILE_DECISIONS.clear()  # bounded memory
     classify(classes for classes, _assessments in new)
-    rdf_type = ox.NamedNode(str(RDF.type))
-    about, fact_of, value_of = (
-        ox.NamedNode(str(HAIP[n])) for n in ("aboutPatient", "assessedFact", "truthValue")
-    )
-    assessment_class = ox.NamedNode(str(HAIP.FactAssessment))
-    quads: list[ox.Quad] = []
     prototypes = {f"{_PROTOTYPE}{i:08d}": profile for i, profile in enumerate(new)}
-    for iri, (classes, assessments) in prototypes.items():
-        patient = ox.NamedNode(iri)
-        quads += [ox.Quad(patient, rdf_type, ox.NamedNode(c)) for c in classes | _CLASSIFIED[classes]]
-        for relative, fact, value in assessments:
-            a = ox.NamedNode(iri + relative)
-            quads += [
-                ox.Quad(a, rdf_type, assessment_class),
-                ox.Quad(a, about, patient),
-                ox.Quad(a, fact_of, ox.NamedNode(fact)),
-                ox.Quad(a, value_of, ox.NamedNode(value)),
-            ]
     store = new_store(b"")
-    store.extend(quads)
+    store.extend(_prototype_quads(prototypes))
     backend = _Recording(store)
     for stage in PROFILE_STAGES:
         run_stage(backend, stage)
@@ -415,8 +421,10 @@ def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> d
                 row["assessments"] = [a.removeprefix(iri) for a in row["assessments"].split(" ")]
             rows[iri][name].append(row)
     for iri, profile in prototypes.items():
-        text = (ox.serialize(results[iri], format=ox.RdfFormat.N_TRIPLES) or b"").decode("utf-8")
-        template = text.replace("<" + iri, "<" + _PATIENT) if with_triples else None
+        template = None
+        if with_triples:
+            text = (ox.serialize(results[iri], format=ox.RdfFormat.N_TRIPLES) or b"").decode("utf-8")
+            template = text.replace("<" + iri, "<" + _PATIENT)
         if _PROTOTYPE in (template or "") or _PROTOTYPE in repr(rows[iri]):
             raise RuntimeError(f"a profile stage joined two patients: {template}")
         found[profile] = _PROFILE_DECISIONS[profile] = ProfileDecision(template, rows[iri])
@@ -425,19 +433,14 @@ def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> d
 
 class Profiled(Embedded):
     """An embedded store whose patients' profile-stage conclusions are those of their profiles
-    (`profiles`, by patient IRI; `decisions`, by profile): in the store too if `materialized`."""
+    (`profiles`, by patient IRI; `decisions`, by profile)."""
 
     def __init__(
-        self,
-        store: ox.Store,
-        profiles: dict[str, Profile],
-        decisions: dict[Profile, ProfileDecision],
-        materialized: bool,
+        self, store: ox.Store, profiles: dict[str, Profile], decisions: dict[Profile, ProfileDecision]
     ) -> None:
         super().__init__(store)
         self.profiles = profiles
         self.decisions = decisions
-        self.materialized = materialized
 
 
 def decide(
@@ -468,7 +471,7 @@ def decide(
             run_stage(backend, stage)
     else:
         decisions = decide_profiles(profiles.values(), with_triples=materialize)
-        backend = Profiled(store, profiles, decisions, materialize)
+        backend = Profiled(store, profiles, decisions)
         if materialize:
             concluded = "".join(
                 (decisions[profile].template or "").replace(_PATIENT, patient)

@@ -113,7 +113,7 @@ def _read_by_profile(store: engine.Profiled) -> _Explanations:
                 found = items.get(assessment, {})
                 if found.get("interpretation"):
                     read.interpretations.setdefault(key, set()).update(found["interpretation"])
-                if row["role"] == "used" and row["status"] == "undetermined":
+                if row["unsettled"]:
                     read.missing += [(patient, row["statement"], v) for v in found.get("missing", ())]
                     read.conflicts += [(patient, row["statement"], v) for v in found.get("conflict", ())]
         for statement, found_reasons in used_reasons.items():
