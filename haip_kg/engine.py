@@ -96,6 +96,12 @@ def ntriples_of(triples: Iterable[tuple[Node, Node, Node]]) -> bytes:
 
 
 @lru_cache(maxsize=65536)
+def nt_term(term: Node) -> bytes:
+    """One term as written in N-Triples by ntriples_of."""
+    return _nt(term).encode("utf-8")
+
+
+@lru_cache(maxsize=65536)
 def _nt(term: Node) -> str:
     return _quoteLiteral(term) if isinstance(term, Literal) else term.n3()
 

@@ -100,9 +100,8 @@ def decide_cases(
     node_keys: dict[Any, str] = {}
     for _i, case in readable:
         node_keys.update(case.node_keys)
-    owner = validate.owner_index([(i, case.triples) for i, case in readable])
     store = validate.data_store(data.values())
-    findings = validate.findings(store, owner, node_keys) if readable else {}
+    findings = validate.batch_findings([(i, case.triples, data[i]) for i, case in readable], node_keys, store)
     refused: dict[int, list[InputError]] = {
         i: list(dict.fromkeys(InputError(f.key, f.message) for f in found if f.severity == "violation"))
         for i, found in findings.items()
