@@ -147,6 +147,7 @@ def warm_up() -> None:
         engine.rules(stage)
     casesheet.mapping()
     validate.shapes_graph()
+    validate.compiled_shapes()
 
 
 def tune_for_throughput() -> None:

@@ -23,7 +23,7 @@ from typing import Literal as Literal_
 import pyoxigraph as ox
 import pyshacl
 import pyshacl_turbo
-from rdflib import Graph, Literal, URIRef
+from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from . import engine, resources
@@ -66,7 +66,12 @@ _SEVERITY = {SH.Violation: "violation", SH.Warning: "warning", SH.Info: "info"}
 
 
 Engine = Literal_["turbo", "pyshacl"]
-_ENGINES = {"turbo": pyshacl_turbo.validate, "pyshacl": pyshacl.validate}
+
+
+@cache
+def compiled_shapes() -> pyshacl_turbo.CompiledShapes:
+    """The case shapes compiled once for pyshacl-turbo (its validate() compiles them on every call)."""
+    return pyshacl_turbo.CompiledShapes(shapes_graph(), advanced=True)  # type: ignore[no-untyped-call]
 
 
 def data_store(documents: Iterable[bytes]) -> ox.Store:
@@ -98,9 +103,14 @@ def _engine_results(data: Graph | ox.Store, engine_name: Engine) -> list[tuple[N
             data=data.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph()), format="nt"
         )
     with _ONE_AT_A_TIME:  # the engines' shape caches are not documented as thread-safe
-        conforms, report, _text = _ENGINES[engine_name](
-            data, shacl_graph=shapes_graph(), inference="none", allow_warnings=True, advanced=True
-        )
+        if engine_name == "turbo":
+            shapes = compiled_shapes()
+            conforms, report, _text = shapes.validate(data, inference="none", allow_warnings=True)  # type: ignore[no-untyped-call]
+        else:
+            assert isinstance(data, Graph)
+            conforms, report, _text = pyshacl.validate(
+                data, shacl_graph=shapes_graph(), inference="none", allow_warnings=True, advanced=True
+            )
     if conforms:
         return []
     assert isinstance(report, Graph)
@@ -210,6 +220,15 @@ def _case_shapes_are_local() -> bool:
     return shapes_are_local(shapes_graph())
 
 
+@cache
+def _read_predicates() -> frozenset[bytes]:
+    """The predicates local shapes read of a node, as N-Triples: rdf:type and those of sh:targetSubjectsOf
+    (which shapes apply) and each property shape's sh:path (which values they check)."""
+    shapes = shapes_graph()
+    read = {RDF.type, *shapes.objects(None, SH.targetSubjectsOf), *shapes.objects(None, SH.path)}
+    return frozenset(engine.nt_term(p) for p in read)
+
+
 _DESCRIBED: dict[frozenset[bytes], tuple[_Result, ...]] = {}
 """SHACL results by node description (its triples' predicates and objects, as N-Triples), found so far in
 this process."""
@@ -229,14 +248,17 @@ def batch_findings(
     description is validated once, on a stand-in node."""
     if not _case_shapes_are_local() or any(_SUBCLASS_OF in document for _i, _t, document in cases):
         return findings(data, owner_index([(i, triples) for i, triples, _d in cases]), node_keys)
-    # N-Triples lines, "subject predicate object .": an IRI or a blank node label holds no space
+    # N-Triples lines, "subject predicate object .": an IRI or a blank node label holds no space. A node is
+    # described by the triples the shapes read (a patient's links to its tumour or labs are left out).
+    read = _read_predicates()
     described: dict[bytes, set[bytes]] = defaultdict(set)
     owner: dict[bytes, int] = {}
     for i, _triples, document in cases:
         for line in document.splitlines():
             subject, rest = line.split(b" ", 1)
-            described[subject].add(rest)
-            owner[subject] = i
+            if rest[: rest.index(b" ")] in read:
+                described[subject].add(rest)
+                owner[subject] = i
     descriptions = {node: frozenset(rests) for node, rests in described.items()}
     known = {d: _DESCRIBED[d] for d in set(descriptions.values()) if d in _DESCRIBED}
     new = [d for d in dict.fromkeys(descriptions.values()) if d not in known]
