@@ -336,7 +336,7 @@ _PROFILE_DECISIONS: dict[Profile, ProfileDecision] = {}
 
 _PATIENT = "\x00"  # a control character: never written raw in N-Triples
 _PROTOTYPE = "urn:haip:profile:"
-_MAX_PROFILES = 100_000
+MAX_PROFILES = 100_000
 
 
 def patient_profiles(backend: Backend, classes: dict[str, frozenset[str]]) -> dict[str, Profile] | None:
@@ -401,7 +401,7 @@ def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> d
     new = sorted(set(profiles) - found.keys(), key=lambda p: (sorted(p[0]), sorted(p[1])))
     if not new:
         return found
-    if len(_PROFILE_DECISIONS) + len(new) > _MAX_PROFILES:
+    if len(_PROFILE_DECISIONS) + len(new) > MAX_PROFILES:
         _PROFILE_DECISIONS.clear()  # bounded memory
     classify(classes for classes, _assessments in new)
     prototypes = {f"{_PROTOTYPE}{i:08d}": profile for i, profile in enumerate(new)}

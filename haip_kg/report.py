@@ -59,7 +59,7 @@ class _Explanations:
 def records(store: engine.Backend) -> dict[str, Record]:
     """Output-contract records by patient IRI (without `patient`, `validation` and `source`)."""
     if isinstance(store, engine.Profiled):
-        return _assemble(_read_by_profile(store))
+        return _records_by_profile(store)
     return _assemble(_read(store))
 
 
@@ -83,45 +83,127 @@ def _read(store: engine.Backend) -> _Explanations:
     return read
 
 
-def _read_by_profile(store: engine.Profiled) -> _Explanations:
-    """Everything about every patient's decisions, from its profile's decisions (engine.decide_profiles)
-    and its own fact assessments: the same join of decisions and the assessments they used as the
-    explanation-* queries make, done here because the decisions are the profile's."""
-    reasons: dict[str, set[tuple[int, str]]] = defaultdict(set)
-    items: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+_Links = tuple[tuple[tuple[str, ...], bool], ...]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A profile's decisions, ready to be combined with one patient's own fact assessments."""
+
+    verdict: str
+    conditions: tuple[str, ...]
+    statements: tuple[tuple[str, Record, frozenset[str] | None, _Links], ...]
+    """Per statement, in output order: its slug; its entry before the patient's part (status, met,
+    exception, overridden_by); the interpretations of the decision itself (None: none); and the fact
+    assessments it used (IRIs relative to the patient), with whether their missing keys and conflicts
+    are reported (?unsettled in explanation-links)."""
+
+
+_PLANS: dict[engine.Profile, _Plan] = {}
+
+
+@dataclass(frozen=True)
+class _Own:
+    """What one fact assessment adds to the explanation of a decision that used it."""
+
+    reasons: set[tuple[int, str]]
+    interpretation: set[str]
+    missing: set[str]
+    conflict: set[str]
+
+
+def _plan(profile: engine.Profile, decision: engine.ProfileDecision) -> _Plan:
+    plan = _PLANS.get(profile)
+    if plan is not None:
+        return plan
+    rows = decision.rows
+    entries: dict[str, Record] = {}
+    for row in rows["statement-decisions"]:
+        entry: Record = {"status": row["status"], "reasons": []}
+        if row["statement"] in ("S1", "S2") and row["status"] != "not-applicable":
+            entry["met"] = TRUTH.get(row["met"])
+        if row["exception"]:
+            entry["exception"] = row["exception"]
+        if row["overriddenBy"]:
+            entry["overridden_by"] = row["overriddenBy"]
+        entries[row["statement"]] = entry
+    interpretations = {
+        row["statement"]: frozenset(_decoded(v) for v in row["values"].split(" "))
+        for row in rows["explanation-interpretations"]
+    }
+    links: dict[str, list[tuple[tuple[str, ...], bool]]] = defaultdict(list)
+    for row in rows["explanation-links"]:
+        links[row["statement"]].append((tuple(row["assessments"]), bool(row["unsettled"])))
+    (verdict,) = [row["verdict"] for row in rows["patient-decisions"]]
+    plan = _Plan(
+        verdict,
+        tuple(row["condition"] for row in rows["patient-conditions"]),
+        tuple((s, entries[s], interpretations.get(s), tuple(links[s])) for s in STATEMENTS),
+    )
+    if len(_PLANS) >= engine.MAX_PROFILES:
+        _PLANS.clear()  # bounded memory
+    _PLANS[profile] = plan
+    return plan
+
+
+def _records_by_profile(store: engine.Profiled) -> dict[str, Record]:
+    """The records, from each patient's profile's decisions (engine.decide_profiles) and its own fact
+    assessments: the same join of decisions and the assessments they used as the explanation-* queries
+    make (a test checks the records equal those read by _read), done here because the decisions are the
+    profile's."""
+    own: dict[str, _Own] = {}
     for row in _select(store, "assessment-explanations"):
+        parts = own[row["assessment"]] = _Own(set(), set(), set(), set())
         for item in row["items"].split(" "):
             kind, value = item.split(":", 1)
             if kind == "reason":
-                reasons[row["assessment"]].add(_reason(value))
+                parts.reasons.add(_reason(value))
             else:
-                items[row["assessment"]][kind].add(_decoded(value))
+                getattr(parts, kind).add(_decoded(value))
     scores = {row["patient"]: row["score"] for row in _select(store, "patient-scores")}
-    read = _Explanations()
+    flags: dict[str, list[str]] = defaultdict(list)
+    for row in _select(store, "patient-flags"):
+        flags[row["patient"]].append(row["flag"])
+    out: dict[str, Record] = {}
     for patient, profile in store.profiles.items():
-        rows = store.decisions[profile].rows
-        read.decisions += [(patient, r["verdict"], scores.get(patient)) for r in rows["patient-decisions"]]
-        read.statements += [(patient, r) for r in rows["statement-decisions"]]
-        for row in rows["explanation-interpretations"]:
-            read.interpretations[patient, row["statement"]] = {_decoded(v) for v in row["values"].split(" ")}
-        used_reasons: dict[str, set[tuple[int, str]]] = defaultdict(set)
-        for row in rows["explanation-links"]:
-            key = (patient, row["statement"])
-            for relative in row["assessments"]:
-                assessment = patient + relative
-                used_reasons[row["statement"]] |= reasons.get(assessment, set())
-                found = items.get(assessment, {})
-                if found.get("interpretation"):
-                    read.interpretations.setdefault(key, set()).update(found["interpretation"])
-                if row["unsettled"]:
-                    read.missing += [(patient, row["statement"], v) for v in found.get("missing", ())]
-                    read.conflicts += [(patient, row["statement"], v) for v in found.get("conflict", ())]
-        for statement, found_reasons in used_reasons.items():
-            if found_reasons:
-                read.reasons[patient, statement] = list(dict.fromkeys(v for _o, v in sorted(found_reasons)))
-        read.conditions += [(patient, r["condition"]) for r in rows["patient-conditions"]]
-    read.flags = [(r["patient"], r["flag"]) for r in _select(store, "patient-flags")]
-    return read
+        plan = _plan(profile, store.decisions[profile])
+        statements: Record = {}
+        for slug, base, decision_interpretations, links in plan.statements:
+            entry = dict(base)
+            used: set[tuple[int, str]] = set()
+            interpretations = set(decision_interpretations) if decision_interpretations is not None else None
+            missing: set[str] = set()
+            conflicts: set[str] = set()
+            for assessments, unsettled in links:
+                for relative in assessments:
+                    found = own.get(patient + relative)
+                    if found is None:
+                        continue
+                    used |= found.reasons
+                    if found.interpretation:
+                        interpretations = (interpretations or set()) | found.interpretation
+                    if unsettled:
+                        missing |= found.missing
+                        conflicts |= found.conflict
+            entry["reasons"] = list(dict.fromkeys(v for _order, v in sorted(used)))
+            if interpretations is not None:
+                entry["interpretations"] = sorted(interpretations)
+            if missing:
+                entry["missing"] = sorted(missing)
+            if conflicts:
+                entry["conflicts"] = sorted(conflicts)
+            if entry["status"] == "undetermined":
+                entry.setdefault("missing", [])
+                entry.setdefault("conflicts", [])
+            statements[slug] = entry
+        out[patient] = {
+            "verdict": plan.verdict,
+            "conditions": list(plan.conditions),
+            "statements": statements,
+            "flags": flags.get(patient, []),
+            "clinical_risk_score": scores.get(patient),
+        }
+    return out
 
 
 def _assemble(read: _Explanations) -> dict[str, Record]:

@@ -79,6 +79,6 @@ def test_a_full_cache_is_emptied_without_losing_the_batch(per_patient: Any, monk
     cases, expected = per_patient
     engine._PROFILE_DECISIONS.clear()
     _decide(cases[:40], by_profile=True, with_rdf=False)
-    monkeypatch.setattr(engine, "_MAX_PROFILES", len(engine._PROFILE_DECISIONS) + 1)
+    monkeypatch.setattr(engine, "MAX_PROFILES", len(engine._PROFILE_DECISIONS) + 1)
     assert _records(_decide(cases, by_profile=True, with_rdf=False)) == _records(expected)
     assert len(engine._PROFILE_DECISIONS) < len(cases)

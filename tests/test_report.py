@@ -44,7 +44,7 @@ def test_interpretations_are_sorted_slugs() -> None:
 
 
 def test_the_profile_reader_and_the_explanation_queries_agree_on_odd_text() -> None:
-    """Embedded records are read from the patient's profile (report._read_by_profile); the explanation-*
+    """Embedded records are read from the patient's profile (report._records_by_profile); the explanation-*
     queries read them when every rule runs over every patient: both ways give the same record."""
     cases = list(inputs._from_sheets("test", [SHEET]))
 
