@@ -55,6 +55,19 @@ def main() -> None:
     """Decide which 2014 HAIP consensus statements (doi:10.3747/co.21.1577) apply to each patient."""
 
 
+def _graph_iri(_context: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A named graph option must be an absolute IRI (it is sent to the store as one)."""
+    import pyoxigraph as ox
+
+    if value is None:
+        return None
+    try:
+        ox.NamedNode(value)
+    except ValueError as error:
+        raise click.BadParameter(f"{value!r} is not an absolute IRI: {error}", param=param) from error
+    return value
+
+
 @main.command()
 @click.argument("paths", nargs=-1)
 @click.option(
@@ -88,8 +101,10 @@ def main() -> None:
     help="Graph Store Protocol URL of that store (loads the knowledge base, keeps intermediate results, "
     "writes decisions back).",
 )
-@click.option("--data-graph", help="Named graph holding the patients in the store.")
-@click.option("--result-graph", help="Named graph to write the decisions into (RDF), replacing it.")
+@click.option("--data-graph", callback=_graph_iri, help="Named graph holding the patients in the store.")
+@click.option(
+    "--result-graph", callback=_graph_iri, help="Named graph to write the decisions into (RDF), replacing it."
+)
 def evaluate(
     paths: tuple[str, ...],
     fmt: str,

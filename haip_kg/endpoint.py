@@ -108,8 +108,9 @@ class Remote:
 
     def count(self, graph: str) -> int:
         """How many triples a graph of the store holds."""
-        query = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
-        (row,) = engine.plain_rows(self.query(query, [], "application/sparql-results+json"))
+        # the graph is the query's dataset (default-graph-uri), not text spliced into the query
+        query = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+        (row,) = engine.plain_rows(self.query(query, [graph], "application/sparql-results+json"))
         return int(row["n"])
 
     def load_graph(self, graph: str, store: ox.Store, expected: int) -> None:
@@ -282,11 +283,8 @@ class _ResultWriter:
 
 
 def _check_written_back(remote: Remote, result_graph: str, decided: int) -> None:
-    query = (
-        f"SELECT (COUNT(DISTINCT ?d) AS ?n) WHERE {{ GRAPH <{result_graph}> "
-        "{ ?d a <https://w3id.org/haip/PatientDecision> } }"
-    )
-    (row,) = engine.plain_rows(remote.query(query, [], "application/sparql-results+json"))
+    query = "SELECT (COUNT(DISTINCT ?d) AS ?n) WHERE { ?d a <https://w3id.org/haip/PatientDecision> }"
+    (row,) = engine.plain_rows(remote.query(query, [result_graph], "application/sparql-results+json"))
     if int(row["n"]) != decided:
         raise EndpointError(
             f"<{result_graph}> holds {row['n']} patient decisions, not the {decided} made: "

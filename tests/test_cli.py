@@ -93,3 +93,20 @@ def test_check_without_reasoner_passes() -> None:
     code, out, _err = run("check", "--no-reasoner")
     assert code == 0, out
     assert "FAIL" not in out and "PASS  knowledge-base shapes" in out
+
+
+def test_a_graph_option_must_be_an_iri() -> None:
+    """Graph names go to the store as IRIs (the query's dataset), so one that is not an IRI is a usage
+    error, before any store is contacted."""
+    for option in ("--data-graph", "--result-graph"):
+        graphs = {"--data-graph": "https://example.org/g", option: "https://example.org/g> } DROP ALL {"}
+        code, _out, err = run(
+            "evaluate",
+            "--endpoint",
+            "http://127.0.0.1:9/query",
+            "--store-endpoint",
+            "http://127.0.0.1:9/store",
+            *[part for name, value in graphs.items() for part in (name, value)],
+        )
+        assert code == 2
+        assert "not an absolute IRI" in err
