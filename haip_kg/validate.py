@@ -232,7 +232,7 @@ def _read_predicates() -> frozenset[bytes]:
 _DESCRIBED: dict[frozenset[bytes], tuple[_Result, ...]] = {}
 """SHACL results by node description (its triples' predicates and objects, as N-Triples), found so far in
 this process."""
-_MAX_DESCRIBED = 200_000
+_MAX_DESCRIBED = 100_000
 _STAND_IN = b"<urn:haip:shape-node:"
 _SUBCLASS_OF = b"<http://www.w3.org/2000/01/rdf-schema#subClassOf>"
 
