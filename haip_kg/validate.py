@@ -230,8 +230,11 @@ def _read_predicates() -> frozenset[bytes]:
 
 
 _DESCRIBED: dict[frozenset[bytes], tuple[_Result, ...]] = {}
-"""SHACL results by node description (its triples' predicates and objects, as N-Triples), found so far in
-this process."""
+"""SHACL results by node description (its triples' predicates and objects, as N-Triples), for the
+descriptions validated at least twice so far in this process."""
+_VALIDATED_ONCE: set[int] = set()
+"""The hashes of the descriptions validated once: a description is kept in _DESCRIBED when it comes again,
+so those that never recur (a patient's, with its identifier) do not fill the cache."""
 _MAX_DESCRIBED = 100_000
 _STAND_IN = b"<urn:haip:shape-node:"
 _SUBCLASS_OF = b"<http://www.w3.org/2000/01/rdf-schema#subClassOf>"
@@ -265,6 +268,8 @@ def batch_findings(
     if new:
         if len(_DESCRIBED) + len(new) > _MAX_DESCRIBED:
             _DESCRIBED.clear()  # bounded memory
+        if len(_VALIDATED_ONCE) + len(new) > 10 * _MAX_DESCRIBED:
+            _VALIDATED_ONCE.clear()
         store = ox.Store()
         stand_ins = b"".join(b"%s%d> %s\n" % (_STAND_IN, n, rest) for n, d in enumerate(new) for rest in d)
         store.load(stand_ins, format=ox.RdfFormat.N_TRIPLES)
@@ -274,8 +279,10 @@ def batch_findings(
             results[int(str(focus)[width:])].append(result)
         for n, d in enumerate(new):
             known[d] = tuple(results.get(n, ()))
-            if not any(rest.split(b" ", 1)[1][:-2] in described for rest in d):
-                _DESCRIBED[d] = known[d]  # a node that links to another node of the batch never recurs
+            if hash(d) in _VALIDATED_ONCE:
+                _DESCRIBED[d] = known[d]
+            else:
+                _VALIDATED_ONCE.add(hash(d))
     out: dict[int, list[Finding]] = defaultdict(list)
     found = [(node, d) for node, d in descriptions.items() if known[d]]
     if found:
