@@ -233,8 +233,11 @@ def run_stage(backend: Backend, stage: str) -> None:
 
 _PATIENT_TYPES = """
 PREFIX haip: <https://w3id.org/haip/>
-SELECT ?patient ?class WHERE { ?patient a haip:Patient ; a ?class . }
+SELECT ?patient (GROUP_CONCAT(STR(?class); SEPARATOR=" ") AS ?classes)
+WHERE { ?patient a haip:Patient ; a ?class . FILTER(isIRI(?class)) }
+GROUP BY ?patient
 """
+"""Each patient's classes, joined by spaces (an IRI holds no space): one row per patient."""
 
 
 _CLASSIFIED: dict[frozenset[str], frozenset[str]] = {}
@@ -270,10 +273,8 @@ def reason(backend: Backend) -> dict[str, frozenset[str]]:
     """Classify every patient into the population classes the statements address (OWL 2 RL over the
     TBox and the patient's fact classes) and add the new rdf:type triples to the backend. Returns each
     patient's classes before reasoning."""
-    asserted: dict[str, set[str]] = {}
-    for row in backend.select(_PATIENT_TYPES):
-        asserted.setdefault(row["patient"], set()).add(row["class"])
-    signatures = {patient: frozenset(classes) for patient, classes in asserted.items()}
+    rows = backend.select(_PATIENT_TYPES)
+    signatures = {row["patient"]: frozenset(row["classes"].split(" ")) for row in rows}
     classify(signatures.values())
     rdf_type = ox.NamedNode(str(RDF.type))
     inferred = [
