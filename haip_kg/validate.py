@@ -263,7 +263,11 @@ def batch_findings(
                 described[subject].add(rest)
                 owner[subject] = i
     descriptions = {node: frozenset(rests) for node, rests in described.items()}
-    known = {d: _DESCRIBED[d] for d in set(descriptions.values()) if d in _DESCRIBED}
+    known: dict[frozenset[bytes], tuple[_Result, ...]] = {}
+    for d in set(descriptions.values()):
+        cached = _DESCRIBED.get(d)  # one lookup: another thread (haip-kg serve) may empty the cache
+        if cached is not None:
+            known[d] = cached
     new = [d for d in dict.fromkeys(descriptions.values()) if d not in known]
     if new:
         if len(_DESCRIBED) + len(new) > _MAX_DESCRIBED:
