@@ -119,14 +119,7 @@ def _plan(profile: engine.Profile, decision: engine.ProfileDecision) -> _Plan:
     rows = decision.rows
     entries: dict[str, Record] = {}
     for row in rows["statement-decisions"]:
-        entry: Record = {"status": row["status"], "reasons": []}
-        if row["statement"] in ("S1", "S2") and row["status"] != "not-applicable":
-            entry["met"] = TRUTH.get(row["met"])
-        if row["exception"]:
-            entry["exception"] = row["exception"]
-        if row["overriddenBy"]:
-            entry["overridden_by"] = row["overriddenBy"]
-        entries[row["statement"]] = entry
+        entries[row["statement"]] = _statement_entry(row)
     interpretations = {
         row["statement"]: frozenset(_decoded(v) for v in row["values"].split(" "))
         for row in rows["explanation-interpretations"]
@@ -206,6 +199,18 @@ def _records_by_profile(store: engine.Profiled) -> dict[str, Record]:
     return out
 
 
+def _statement_entry(row: dict[str, Any]) -> Record:
+    """A statement's entry from its statement-decisions row, before its reasons and explanations."""
+    entry: Record = {"status": row["status"], "reasons": []}
+    if row["statement"] in ("S1", "S2") and row["status"] != "not-applicable":
+        entry["met"] = TRUTH.get(row["met"])
+    if row["exception"]:
+        entry["exception"] = row["exception"]
+    if row["overriddenBy"]:
+        entry["overridden_by"] = row["overriddenBy"]
+    return entry
+
+
 def _assemble(read: _Explanations) -> dict[str, Record]:
     out: dict[str, Record] = {}
     for patient, verdict, score in read.decisions:
@@ -217,14 +222,7 @@ def _assemble(read: _Explanations) -> dict[str, Record]:
             "clinical_risk_score": score,
         }
     for patient, row in read.statements:
-        entry: Record = {"status": row["status"], "reasons": []}
-        if row["statement"] in ("S1", "S2") and row["status"] != "not-applicable":
-            entry["met"] = TRUTH.get(row["met"])
-        if row["exception"]:
-            entry["exception"] = row["exception"]
-        if row["overriddenBy"]:
-            entry["overridden_by"] = row["overriddenBy"]
-        out[patient]["statements"][row["statement"]] = entry
+        out[patient]["statements"][row["statement"]] = _statement_entry(row)
     for (patient, statement), reasons in read.reasons.items():
         out[patient]["statements"][statement]["reasons"] = reasons
     for (patient, statement), interpretations in read.interpretations.items():

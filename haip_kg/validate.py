@@ -162,41 +162,21 @@ def findings(
     return _in_order(out)
 
 
-_LOCAL_PREDICATES = frozenset(
-    SH[name]
-    for name in [
-        "targetClass",
-        "targetSubjectsOf",
-        "property",
-        "path",
-        "minCount",
-        "maxCount",
-        "datatype",
-        "in",
-        "minInclusive",
-        "maxInclusive",
-        "minExclusive",
-        "maxExclusive",
-        "severity",
-        "message",
-        "name",
-        "description",
-        "order",
-        "group",
-    ]
-)
 _VALUE_CONSTRAINTS = frozenset(
-    SH[name]
-    for name in [
-        "minCount",
-        "maxCount",
-        "datatype",
-        "in",
-        "minInclusive",
-        "maxInclusive",
-        "minExclusive",
-        "maxExclusive",
-    ]
+    {SH.minCount, SH.maxCount, SH.datatype, SH["in"], SH.minInclusive, SH.maxInclusive}
+    | {SH.minExclusive, SH.maxExclusive}
+)
+_LOCAL_PREDICATES = (
+    _VALUE_CONSTRAINTS
+    | {SH.targetClass, SH.targetSubjectsOf, SH.property, SH.path}
+    | {
+        SH.severity,
+        SH.message,
+        SH.name,
+        SH.description,
+        SH.order,
+        SH.group,
+    }
 )
 
 
