@@ -23,7 +23,7 @@ from typing import Literal as Literal_
 import pyoxigraph as ox
 import pyshacl
 import pyshacl_turbo
-from rdflib import RDF, Graph, Literal, URIRef
+from rdflib import OWL, RDF, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from . import engine, resources
@@ -182,13 +182,21 @@ _LOCAL_PREDICATES = (
 
 def shapes_are_local(shapes: Graph) -> bool:
     """Whether every shape judges a node by the node's own triples alone, whatever its IRI: targets by
-    class or by a property the node has, property shapes over plain predicates, constraints on the
-    values' count, datatype, range or membership of a fixed list. Nothing else from SHACL (no sh:class,
-    sh:node, sh:sparql, path expressions, node-level constraints or targets by name)."""
+    class or by a property the node has, property shapes over plain predicates (not nested in another
+    property shape), constraints on the values' count, datatype, range or membership of a fixed list,
+    each with its own sh:message (the engines' default messages name the focus node). Nothing else from
+    SHACL (no sh:class, sh:node, sh:sparql, path expressions, node-level constraints, targets by name or
+    owl:imports)."""
     for subject, predicate, obj in shapes:
         if str(predicate).startswith(str(SH)) and predicate not in _LOCAL_PREDICATES:
             return False
+        if predicate == OWL.imports:
+            return False
         if predicate == SH.path and not isinstance(obj, URIRef):
+            return False
+        if predicate == SH.path and (subject, SH.message, None) not in shapes:
+            return False
+        if predicate == SH.property and (subject, SH.path, None) in shapes:
             return False
         if predicate in _VALUE_CONSTRAINTS and (subject, SH.path, None) not in shapes:
             return False
@@ -239,9 +247,9 @@ def batch_findings(
     for i, _triples, document in cases:
         for line in document.splitlines():
             subject, rest = line.split(b" ", 1)
+            owner[subject] = i  # as owner_index: the last case that states anything about the node
             if rest[: rest.index(b" ")] in read:
                 described[subject].add(rest)
-                owner[subject] = i
     descriptions = {node: frozenset(rests) for node, rests in described.items()}
     known: dict[frozenset[bytes], tuple[_Result, ...]] = {}
     for d in set(descriptions.values()):
@@ -258,9 +266,11 @@ def batch_findings(
         stand_ins = b"".join(b"%s%d> %s\n" % (_STAND_IN, n, rest) for n, d in enumerate(new) for rest in d)
         store.load(stand_ins, format=ox.RdfFormat.N_TRIPLES)
         results: dict[int, list[_Result]] = defaultdict(list)
-        width = len(_STAND_IN) - 1
+        prefix = _STAND_IN[1:].decode()
         for focus, result in _engine_results(store, "turbo"):
-            results[int(str(focus)[width:])].append(result)
+            if not str(focus).startswith(prefix) or prefix in result.message:  # not about the node alone
+                return findings(data, owner_index([(i, triples) for i, triples, _d in cases]), node_keys)
+            results[int(str(focus)[len(prefix) :])].append(result)
         for n, d in enumerate(new):
             known[d] = tuple(results.get(n, ()))
             if hash(d) in _VALIDATED_ONCE:

@@ -179,11 +179,16 @@ def test_a_batch_stating_subclasses_is_validated_whole(tmp_path: Path) -> None:
         "sh:in ( haip:Colon )",
         "sh:targetNode haip:Colon",
         "sh:sparql [ sh:select 'SELECT $this WHERE { }' ]",
+        "sh:property [ sh:path haip:hasPrimaryTumour ; sh:message 'm' ;"
+        " sh:property [ sh:path haip:histology ; sh:minCount 1 ; sh:message 'm' ] ]",
+        "sh:property [ sh:path haip:age ; sh:maxCount 1 ]",  # the engine's own message names the node
+        "owl:imports <https://example.org/more-shapes>",
     ],
 )
 def test_shapes_that_look_beyond_a_node_are_not_local(shape: str) -> None:
     graph = Graph().parse(
         data="@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix haip: <https://w3id.org/haip/> .\n"
+        "@prefix owl: <http://www.w3.org/2002/07/owl#> .\n"
         f"haip:S a sh:NodeShape ; sh:targetClass haip:Patient ; {shape} .",
         format="turtle",
     )
@@ -192,3 +197,31 @@ def test_shapes_that_look_beyond_a_node_are_not_local(shape: str) -> None:
 
 def test_the_case_shapes_are_local() -> None:
     assert validate.shapes_are_local(validate.shapes_graph())
+    local = (
+        "@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix haip: <https://w3id.org/haip/> .\n"
+        "haip:S a sh:NodeShape ; sh:targetClass haip:Patient ;\n"
+        "  sh:property [ sh:path haip:age ; sh:maxCount 1 ; sh:minInclusive 0 ; sh:message 'm' ] ."
+    )
+    assert validate.shapes_are_local(Graph().parse(data=local, format="turtle"))
+
+
+def test_a_shared_node_belongs_to_the_last_case_that_states_it(tmp_path: Path) -> None:
+    """A node one file types and gives a bad value, and another file only labels: its findings go to the
+    case of the second file, as when the whole batch is validated (the last case stating the node)."""
+    head = (
+        "@prefix haip: <https://w3id.org/haip/> . @prefix dcterms: <http://purl.org/dc/terms/> .\n"
+        "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+        "<https://example.org/p{n}> a haip:Patient ; dcterms:identifier 'p{n}' ;\n"
+        "  haip:treatedAt <https://example.org/centre{n}> .\n"
+        "<https://example.org/centre{n}> a haip:TreatingCentre ;\n"
+        "  haip:hasCapability <https://example.org/nursing> .\n"
+    )
+    (tmp_path / "p1.ttl").write_text(
+        head.format(n=1) + "<https://example.org/nursing> a haip:CapabilityAvailability ;\n"
+        "  haip:availability haip:Bogus .\n"
+    )
+    (tmp_path / "p2.ttl").write_text(head.format(n=2) + "<https://example.org/nursing> rdfs:label 'n' .\n")
+    cases = [c for n in (1, 2) for c in inputs.read(str(tmp_path / f"p{n}.ttl"))]
+    whole, by_description = _both_ways(cases)
+    assert list(whole) == [1]
+    assert by_description == whole
