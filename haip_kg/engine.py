@@ -95,7 +95,6 @@ def ntriples_of(triples: Iterable[tuple[Node, Node, Node]]) -> bytes:
     return "".join(f"{_nt(s)} {_nt(p)} {_nt(o)} .\n" for s, p, o in triples).encode("utf-8")
 
 
-@lru_cache(maxsize=65536)
 def nt_term(term: Node) -> bytes:
     """One term as written in N-Triples by ntriples_of."""
     return _nt(term).encode("utf-8")

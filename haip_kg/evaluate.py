@@ -146,8 +146,7 @@ def warm_up() -> None:
     for stage in engine.STAGES_BEFORE_REASONING + engine.STAGES_AFTER_REASONING:
         engine.rules(stage)
     casesheet.mapping()
-    validate.shapes_graph()
-    validate.compiled_shapes()
+    validate.prepare()
 
 
 def tune_for_throughput() -> None:

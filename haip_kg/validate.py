@@ -203,6 +203,13 @@ def shapes_are_local(shapes: Graph) -> bool:
     return True
 
 
+def prepare() -> None:
+    """Read and compile the case shapes once (before forking workers, so they share the work)."""
+    compiled_shapes()
+    _case_shapes_are_local()
+    _read_predicates()
+
+
 @cache
 def _case_shapes_are_local() -> bool:
     return shapes_are_local(shapes_graph())
@@ -237,8 +244,12 @@ def batch_findings(
     in `data`. Findings by case index, as `findings` gives them for the whole batch. When the shapes are
     local and the batch states no rdfs:subClassOf (which SHACL targets follow in the data), each node
     description is validated once, on a stand-in node."""
-    if not _case_shapes_are_local() or any(_SUBCLASS_OF in document for _i, _t, document in cases):
+
+    def whole_batch() -> dict[int, list[Finding]]:
         return findings(data, owner_index([(i, triples) for i, triples, _d in cases]), node_keys)
+
+    if not _case_shapes_are_local() or any(_SUBCLASS_OF in document for _i, _t, document in cases):
+        return whole_batch()
     # N-Triples lines, "subject predicate object .": an IRI or a blank node label holds no space. A node is
     # described by the triples the shapes read (a patient's links to its tumour or labs are left out).
     read = _read_predicates()
@@ -269,7 +280,7 @@ def batch_findings(
         prefix = _STAND_IN[1:].decode()
         for focus, result in _engine_results(store, "turbo"):
             if not str(focus).startswith(prefix) or prefix in result.message:  # not about the node alone
-                return findings(data, owner_index([(i, triples) for i, triples, _d in cases]), node_keys)
+                return whole_batch()
             results[int(str(focus)[len(prefix) :])].append(result)
         for n, d in enumerate(new):
             known[d] = tuple(results.get(n, ()))
