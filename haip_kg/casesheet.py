@@ -21,7 +21,7 @@ from rdflib import RDF, XSD, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from . import resources
-from .namespaces import CASE_BASE, DCTERMS, HAIP
+from .namespaces import CASE_BASE, DCTERMS, HAIP, SH
 
 Triple = tuple[Node, Node, Node]
 
@@ -48,6 +48,8 @@ class KeyDef:
     value_class: URIRef | None
     accepts_scalar: bool
     node: URIRef | None
+    position: int | None = None
+    """Where the field goes in a CSV cell that holds an object (`sh:order`), if it has a place."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ class CaseSheetMapping:
     def allowed_codes(self, value_class: URIRef) -> list[str]:
         return sorted(self.codes.get(value_class, {}))
 
+    def cell_fields(self, name: str) -> list[str]:
+        """The fields of an object key in the order a CSV cell writes them (e.g. `systemic_lines`)."""
+        placed = [key for key in self.sub_keys.get(name, {}).values() if key.position is not None]
+        return [key.name for key in sorted(placed, key=lambda key: key.position or 0)]
+
 
 @dataclass(frozen=True)
 class InputError:
@@ -67,6 +74,17 @@ class InputError:
 
     key: str | None
     message: str
+
+
+@dataclass(frozen=True)
+class BadNumber:
+    """A number in a case sheet that no key can hold, as written: not finite (`1e400`, `NaN`, `Infinity`)
+    or an integer too long to read. The reader keeps it in its place so that the error names its key."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text[:40] + ("..." if len(self.text) > 40 else "")
 
 
 @dataclass(frozen=True)
@@ -83,7 +101,7 @@ def _rows(graph: Graph, name: str) -> list[dict[str, Any]]:
     return [row.asdict() for row in graph.query(resources.query("mapping", name))]  # type: ignore[union-attr]
 
 
-def _key(row: dict[str, Any]) -> KeyDef:
+def _key(row: dict[str, Any], positions: Mapping[Node, int]) -> KeyDef:
     scalar = row.get("acceptsScalar")
     return KeyDef(
         row["key"],
@@ -94,6 +112,7 @@ def _key(row: dict[str, Any]) -> KeyDef:
         row.get("valueClass"),
         bool(scalar is not None and scalar.toPython()),
         row.get("node"),
+        positions.get(row["key"]),
     )
 
 
@@ -117,12 +136,13 @@ def mapping() -> CaseSheetMapping:
         for row in _rows(graph, "casesheet-nodes")
     }
     rows = _rows(graph, "casesheet-keys")
-    keys = {str(row["name"]): _key(row) for row in rows if "parent" not in row}
+    positions = {key: int(order) for key, order in graph.subject_objects(SH.order)}  # type: ignore[call-overload]
+    keys = {str(row["name"]): _key(row, positions) for row in rows if "parent" not in row}
     names = {definition.iri: name for name, definition in keys.items()}
     sub_keys: dict[str, dict[str, KeyDef]] = {}
     for row in rows:
         if "parent" in row:
-            sub_keys.setdefault(names[row["parent"]], {})[str(row["name"])] = _key(row)
+            sub_keys.setdefault(names[row["parent"]], {})[str(row["name"])] = _key(row, positions)
     codes: dict[URIRef, dict[str, URIRef]] = {}
     for row in _rows(graph, "casesheet-codes"):
         codes.setdefault(row["class"], {})[str(row["code"])] = row["individual"]
@@ -198,6 +218,11 @@ class _Builder:
         if isinstance(value, dict | list):
             kind = "an object" if isinstance(value, dict) else "a list"
             self.error(path, f"{path} must be a single value, not {kind}")
+            return
+        if isinstance(value, BadNumber):
+            self.error(
+                path, f"{path} is {value!r}: not a number a case sheet can hold (finite, and not too long)"
+            )
             return
         assert key.prop is not None
         self.triples.append((subject, key.prop, _term(value, key, self.table)))
@@ -275,7 +300,7 @@ def convert(case: Any) -> Conversion:
             continue
         key = table.keys.get(name)
         if key is None:
-            builder.error(name, f"unknown key {name!r}; see the case-sheet keys in spec/case-sheet.md")
+            builder.error(name, f"unknown key {name!r}; see the case-sheet keys in docs/case-sheet.md")
             continue
         builder.add(key, value)
     return Conversion(builder.patient, tuple(builder.triples), tuple(builder.errors), builder.node_keys)

@@ -7,24 +7,26 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import ijson
 import pyoxigraph as ox
 from rdflib import RDF, XSD, URIRef
 from rdflib.term import Node
 
-from . import casesheet, engine
-from .casesheet import InputError, Triple
+from . import casesheet, engine, jsonitems
+from .casesheet import BadNumber, InputError, Triple
+from .limits import MAX_CASE_CHARS, LimitExceeded, check_json
 from .namespaces import DCTERMS, HAIP
 
-CASE_SHEET_SUFFIXES = {".json", ".csv"}
+CASE_SHEET_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
 RDF_FORMATS = {".ttl": "turtle", ".nt": "nt", ".jsonld": "json-ld"}
 _OX_FORMATS = {
     "turtle": ox.RdfFormat.TURTLE,
@@ -65,22 +67,37 @@ class Sheet:
 Item = Case | Sheet
 
 
+CASE_SUFFIXES = (*CASE_SHEET_SUFFIXES, *RDF_FORMATS)
+"""Every suffix a case file can have; a suffix is read in any letter case (`.JSON` is `.json`)."""
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """The files to read, and the files a folder holds that are not case files (reported, not read)."""
+
+    files: list[str]
+    skipped: list[str]
+
+
 def expand(paths: list[str]) -> list[str]:
     """Files to read: a directory stands for its case files (not recursive; *.expected.json skipped)."""
-    out: list[str] = []
+    return expand_folders(paths).files
+
+
+def expand_folders(paths: list[str]) -> Expansion:
+    """Like `expand`, and also the files in the folders that are not case files (for a notice)."""
+    files: list[str] = []
+    skipped: list[str] = []
     for given in paths:
         path = Path(given)
         if given != "-" and path.is_dir():
-            out += [
-                str(p)
-                for p in sorted(path.iterdir())
-                if p.is_file()
-                and p.suffix in CASE_SHEET_SUFFIXES | set(RDF_FORMATS)
-                and not p.name.endswith(".expected.json")
-            ]
+            for entry in sorted(path.iterdir()):
+                if not entry.is_file() or entry.name.lower().endswith(".expected.json"):
+                    continue
+                (files if entry.suffix.lower() in CASE_SUFFIXES else skipped).append(str(entry))
         else:
-            out.append(given)
-    return out
+            files.append(given)
+    return Expansion(files, skipped)
 
 
 def read(source: str) -> Iterator[Case]:
@@ -89,80 +106,119 @@ def read(source: str) -> Iterator[Case]:
 
 
 def read_items(source: str) -> Iterator[Item]:
-    """All cases in one file, case sheets not yet converted; JSON arrays and JSON Lines are streamed."""
+    """All cases in one file, case sheets not yet converted; JSON arrays, `{"cases": [...]}` files that
+    start with that key, and JSON Lines are streamed, each case within the limits of `limits.py`."""
     suffix = Path(source).suffix.lower() if source != "-" else ""
-    if suffix in (".jsonl", ".ndjson"):
-        yield from _from_json_lines(source)
-        return
-    if suffix == ".json" and _starts_with(source, "["):
-        yield from _from_json_stream(source)
-        return
-    if suffix in RDF_FORMATS:
-        yield from _from_rdf(source, None, RDF_FORMATS[suffix])
-        return
     try:
         if source == "-":
-            text = sys.stdin.read()
-            suffix = ".json" if text.lstrip()[:1] in ("{", "[") else ".ttl"
-        else:
+            yield from _from_stdin(sys.stdin.buffer)
+            return
+        if suffix in (".jsonl", ".ndjson"):
+            yield from _from_json_lines(source)
+            return
+        if suffix in RDF_FORMATS:
+            yield from _from_rdf(source, None, RDF_FORMATS[suffix])
+            return
+        if suffix == ".json":
+            with open(source, "rb") as handle:
+                yield from _from_json_file(source, handle)
+            return
+        if suffix == ".csv":
             text = Path(source).read_text(encoding="utf-8-sig")
+            yield from _sheets(source, _csv_rows(text))
+            return
     except (OSError, UnicodeDecodeError) as error:
-        yield Case(source, 0, None, None, errors=(InputError(None, f"cannot read {source}: {error}"),))
+        yield _unreadable(source, error)
         return
-    if suffix == ".csv":
-        yield from _sheets(source, _csv_rows(text))
-    elif suffix in RDF_FORMATS:
-        yield from _from_rdf(source, text, RDF_FORMATS[suffix])  # standard input
-    elif suffix == ".json":
-        yield from _from_json(source, text)
-    else:
-        message = (
-            f"{source}: unknown file type {suffix!r}; use .json, .jsonl or .csv case sheets, "
-            "or .ttl, .nt, .jsonld"
-        )
-        yield Case(source, 0, None, None, errors=(InputError(None, message),))
+    message = (
+        f"{source}: unknown file type {suffix!r}; use .json, .jsonl, .ndjson or .csv case sheets, "
+        "or .ttl, .nt, .jsonld"
+    )
+    yield Case(source, 0, None, None, errors=(InputError(None, message),))
 
 
-def _starts_with(source: str, char: str) -> bool:
+def _unreadable(source: str, error: Exception) -> Case:
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return Case(source, 0, None, None, errors=(InputError(None, f"cannot read {source}: {reason}"),))
+
+
+_WRAPPER = re.compile(rb'\A(?:\xef\xbb\xbf)?\s*\{\s*"cases"\s*:\s*(?=\[)')
+_HEAD_BYTES = 64 * 1024
+
+
+def _from_stdin(stream: IO[bytes]) -> Iterator[Item]:
+    """Standard input: JSON (streamed like a file) when it starts with [ or {, else Turtle."""
+    head = stream.read(_HEAD_BYTES)
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{"):
+        yield from _from_json_file("-", stream, head)
+        return
+    text = (head + stream.read()).decode("utf-8-sig")
+    yield from _from_rdf("-", text, "turtle")
+
+
+def _from_json_file(source: str, handle: IO[bytes], head: bytes = b"") -> Iterator[Item]:
+    """A .json file: an array, or a `{"cases": [...]}` object that starts with that key, is read one
+    case at a time; any other object (one case, another wrapper, or JSON-LD) is read whole."""
+    head += handle.read(_HEAD_BYTES - len(head))
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    wrapper = _WRAPPER.match(head)
+    if stripped[:1] == b"[" or wrapper:
+        start = wrapper.end() if wrapper else 0
+        tail = jsonitems.Tail()
+        chunks = jsonitems.chunks_of(handle, head[start:])
+        position = 0
+        for position, raw in enumerate(jsonitems.split_array(chunks, tail)):
+            yield _item(source, position, raw)
+        if not _tail_ok(tail.text, wrapper is not None):
+            message = f"{source} is not valid JSON after its last case: {tail.text[:40]!r}"
+            yield Case(source, position + 1, None, None, errors=(InputError(None, message),))
+        return
+    text = (head + handle.read()).decode("utf-8-sig")
+    yield from _from_json(source, text)
+
+
+def _item(source: str, position: int, raw: jsonitems.Raw | jsonitems.Refused) -> Item:
+    read = jsonitems.item(raw) if isinstance(raw, jsonitems.Raw) else jsonitems.Item(error=raw.message)
+    if read.error is not None:
+        message = f"case {position + 1} of {source}: {read.error}"
+        return Case(source, position, None, None, errors=(InputError(None, message),))
+    return Sheet(source, position, read.value)
+
+
+def _tail_ok(tail: bytes, wrapper: bool) -> bool:
+    """Only whitespace may follow an array; only the rest of its object, without an id, a case list."""
+    if not wrapper:
+        return not tail.strip()
+    rest = tail.strip()
+    if rest == b"}":
+        return True
     try:
-        with open(source, encoding="utf-8-sig") as handle:
-            while chunk := handle.read(64):
-                stripped = chunk.lstrip()
-                if stripped:
-                    return stripped[0] == char
-    except (OSError, UnicodeDecodeError):
+        others = json.loads(b"{" + rest[1:]) if rest[:1] == b"," else None
+    except ValueError:
         return False
-    return False
-
-
-def _from_json_stream(source: str) -> Iterator[Item]:
-    """A JSON array of case sheets, parsed one case at a time (memory stays flat for large cohorts)."""
-    position = 0
-    try:
-        with open(source, "rb") as handle:
-            for position, sheet in enumerate(ijson.items(handle, "item", use_float=True)):
-                yield Sheet(source, position, sheet)
-    except (ijson.JSONError, OSError, UnicodeDecodeError) as error:
-        message = f"{source} is not valid JSON after case {position + 1}: {error}; the cases before were read"
-        yield Case(source, position + 1, None, None, errors=(InputError(None, message),))
+    return isinstance(others, dict) and "id" not in others
 
 
 def _from_json_lines(source: str) -> Iterator[Item]:
-    """JSON Lines: one case sheet per line; a bad line is an error record, the other lines are read."""
-    try:
-        handle = open(source, encoding="utf-8-sig")  # noqa: SIM115
-    except OSError as error:
-        yield Case(source, 0, None, None, errors=(InputError(None, f"cannot read {source}: {error}"),))
-        return
-    with handle:
+    """JSON Lines: one case sheet per line; a bad line (not JSON, too long, too deep) is an error record,
+    the other lines are read. A line is never held longer than the size limit."""
+    with open(source, encoding="utf-8-sig") as handle:
         position = 0
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+        number = 0
+        while line := handle.readline(MAX_CASE_CHARS + 1):
+            number += 1
+            too_long = len(line) > MAX_CASE_CHARS
+            while len(line) > MAX_CASE_CHARS and not line.endswith("\n"):
+                line = handle.readline(MAX_CASE_CHARS + 1) or "\n"  # skip the rest of the line
+            if not too_long and not line.strip():
                 continue
             try:
-                yield Sheet(source, position, json.loads(line, parse_constant=_reject_constant))
-            except ValueError as error:
-                message = f"{source} line {number} is not valid JSON: {error}"
+                if too_long:
+                    raise LimitExceeded(jsonitems.too_long())
+                yield Sheet(source, position, jsonitems.loads(line))
+            except (LimitExceeded, ValueError) as error:
+                detail = str(error) if isinstance(error, LimitExceeded) else f"not valid JSON: {error}"
+                message = f"{source} line {number}: {detail}"
                 yield Case(source, position, None, None, errors=(InputError(None, message),))
             position += 1
 
@@ -187,8 +243,14 @@ def to_case(item: Item) -> Case:
 
 
 def _from_json(source: str, text: str) -> Iterator[Item]:
+    """A JSON document read whole: one case, `{"cases": [...]}`, or JSON-LD. Its depth is checked before
+    it is parsed; one case is also held to the size limit (a case list or JSON-LD may be longer)."""
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        check_json(text)
+        data = jsonitems.parse(text)
+    except LimitExceeded as error:
+        yield Case(source, 0, None, None, errors=(InputError(None, f"{source}: {error}"),))
+        return
     except ValueError as error:
         yield Case(source, 0, None, None, errors=(InputError(None, f"{source} is not valid JSON: {error}"),))
         return
@@ -197,11 +259,11 @@ def _from_json(source: str, text: str) -> Iterator[Item]:
         return
     if isinstance(data, dict) and isinstance(data.get("cases"), list) and "id" not in data:
         data = data["cases"]
+    elif len(text) > MAX_CASE_CHARS:
+        message = f"{source}: {jsonitems.too_long()}"
+        yield Case(source, 0, None, None, errors=(InputError(None, message),))
+        return
     yield from _sheets(source, data if isinstance(data, list) else [data])
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number allowed in a case sheet")
 
 
 def _sheets(source: str, sheets: list[Any]) -> Iterator[Item]:
@@ -225,7 +287,7 @@ def _with_suggestion(error: InputError) -> InputError:
     return InputError(error.key, error.message + (f" Did you mean {close[0]!r}?" if close else ""))
 
 
-# --- CSV: the same keys as columns (spec/case-sheet.md) -------------------------------------------------
+# --- CSV: the same keys as columns (docs/case-sheet.md) -------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -234,8 +296,8 @@ class _CsvError:
     errors: tuple[InputError, ...]
 
 
-_LAB_FIELDS = ("value", "unit", "uln")
-_LINE_FIELDS = ("regimen", "setting", "response", "progressed", "stopped_for_toxicity", "months_since_end")
+_BOOLEAN_CELLS = {"true": True, "false": False, "yes": True, "no": False}
+"""How a boolean cell is written (docs/case-sheet.md), in any letter case: `TRUE`, `Yes` and `no` count."""
 
 
 def _csv_rows(text: str) -> list[Any]:
@@ -245,8 +307,8 @@ def _csv_rows(text: str) -> list[Any]:
 
 def _typed(cell: str, key: casesheet.KeyDef) -> Any:
     """A CSV cell as the JSON value it stands for (left as text when it is not of the key's type)."""
-    if key.datatype == XSD.boolean and cell in ("true", "false"):
-        return cell == "true"
+    if key.datatype == XSD.boolean:
+        return _BOOLEAN_CELLS.get(cell.lower(), cell)
     if key.datatype == XSD.integer:
         try:
             return int(cell)
@@ -254,9 +316,10 @@ def _typed(cell: str, key: casesheet.KeyDef) -> Any:
             return cell
     if key.datatype == XSD.decimal:
         try:
-            return float(cell)
+            number = float(cell)
         except ValueError:
             return cell
+        return number if math.isfinite(number) else BadNumber(cell)
     return cell
 
 
@@ -279,8 +342,9 @@ def _csv_case(row: dict[str | None, Any], line: int) -> Any:
             else:
                 case[column] = _typed(cell, key)
         elif column == "systemic_lines":
-            case[column] = [] if cell == "none" else [_csv_line(item, table) for item in cell.split(";")]
-        elif part in _LAB_FIELDS and lab in table.keys and table.keys[lab].shape == "object":
+            case[column], line_errors = _csv_lines(cell, table, line)
+            errors += line_errors
+        elif lab in table.keys and table.keys[lab].shape == "object" and part in table.sub_keys[lab]:
             field_def = table.sub_keys[lab][part]
             case.setdefault(lab, {})[part] = _typed(cell, field_def)
         else:
@@ -290,16 +354,24 @@ def _csv_case(row: dict[str | None, Any], line: int) -> Any:
     return case
 
 
-def _csv_line(item: str, table: casesheet.CaseSheetMapping) -> dict[str, Any]:
+def _csv_lines(cell: str, table: casesheet.CaseSheetMapping, row: int) -> tuple[list[Any], list[InputError]]:
+    """A `systemic_lines` cell: `;`-separated lines of `|`-separated fields in the mapping's order
+    (regimen|setting|...); a line with more fields than that is refused, not cut."""
+    if cell == "none":
+        return [], []
     fields = table.sub_keys["systemic_lines"]
-    cells = [c.strip() for c in item.split("|")]
-    line: dict[str, Any] = {}
-    for name, cell in zip(_LINE_FIELDS, cells, strict=False):
-        if cell:
-            line[name] = _typed(cell, fields[name])
-    if len(cells) > len(_LINE_FIELDS):
-        line["_extra"] = cells[len(_LINE_FIELDS) :]
-    return line
+    names = table.cell_fields("systemic_lines")
+    lines: list[Any] = []
+    errors: list[InputError] = []
+    for index, item in enumerate(cell.split(";")):
+        cells = [c.strip() for c in item.split("|")]
+        lines.append({name: _typed(c, fields[name]) for name, c in zip(names, cells, strict=False) if c})
+        if len(cells) > len(names):
+            message = (
+                f"row {row}: systemic_lines[{index}] has {len(cells)} fields; a line is {'|'.join(names)}"
+            )
+            errors.append(InputError(f"systemic_lines[{index}]", message))
+    return lines, errors
 
 
 # --- native RDF -----------------------------------------------------------------------------------------
