@@ -1,7 +1,10 @@
 """The `haip-kg` command line.
 
 Exit codes: 0 every case was decided (warnings do not count) / every check passed; 1 some case was
-refused or a check failed; 2 usage error, or no input file could be read.
+refused or a check failed; 2 usage error (found before any work starts), no input file could be read, or
+the run could not finish (store, scheduler or output failed); 130 interrupted (Ctrl-C); 141 the reader of
+the output went away (broken pipe, e.g. `| head`). Every failure is one line on stderr, no traceback
+(set HAIP_KG_TRACEBACK=1 to see one).
 Results go to stdout (or -o FILE), logs and progress to stderr.
 """
 
@@ -9,9 +12,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import nullcontext
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,13 +26,113 @@ if TYPE_CHECKING:
     from .inputs import Item
 
 FORMATS = ("json", "jsonl", "markdown", "turtle")
+EXIT_FAILED, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
 
 
-def _items(paths: tuple[str, ...]) -> Iterator[Item]:
+def _items(files: list[str]) -> Iterator[Item]:
     from . import inputs
 
-    for source in inputs.expand(list(paths)):
+    for source in files:
         yield from inputs.read_items(source)
+
+
+def _case_files(paths: tuple[str, ...]) -> list[str]:
+    """The files PATHS stand for, checked before any work: a path that does not exist, or a file that
+    is not a case file, is a usage error. Files a folder holds that are not case files are named on
+    stderr and left out (the run goes on)."""
+    from . import inputs
+
+    for given in paths:
+        path = Path(given)
+        if given == "-" or path.is_dir():
+            continue
+        if not path.exists():
+            raise click.UsageError(f"{given}: no such file or folder")
+        if path.suffix.lower() not in inputs.CASE_SUFFIXES:
+            raise click.UsageError(
+                f"{given}: not a case file; use .json, .jsonl, .ndjson or .csv case sheets, "
+                "or .ttl, .nt, .jsonld (see docs/case-sheet.md)"
+            )
+    found = inputs.expand_folders(list(paths))
+    for skipped in found.skipped:
+        click.echo(f"haip-kg: skipped {skipped}: not a case file", err=True)
+    return found.files
+
+
+class LazyOutput:
+    """The output file, opened at the first write: a run that fails before writing anything leaves no
+    file behind. Whether it can be written is checked before any work (`_output`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.handle: Any = None
+
+    def write(self, text: str) -> int:
+        if self.handle is None:
+            self.handle = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close())
+        return int(self.handle.write(text))
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+def _output(_context: click.Context, param: click.Parameter, value: str) -> LazyOutput | None:
+    """-o FILE: a usage error unless FILE can be written (its folder exists and is writable, and it is
+    not a folder); '-' is standard output."""
+    if value == "-":
+        return None
+    path = Path(value)
+    folder = path.parent
+    if path.is_dir():
+        raise click.BadParameter(f"{value} is a folder, not a file", param=param)
+    if not folder.is_dir():
+        raise click.BadParameter(f"the folder {str(folder)!r} does not exist", param=param)
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        raise click.BadParameter(f"{value} cannot be written (permission denied)", param=param)
+    return LazyOutput(value)
+
+
+def _http_url(_context: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A store URL must be http(s)://... (checked before any request)."""
+    from urllib.parse import urlsplit
+
+    if value is not None and not (urlsplit(value).scheme in ("http", "https") and urlsplit(value).netloc):
+        raise click.BadParameter(f"{value!r} is not an http:// or https:// URL", param=param)
+    return value
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> None:
+    click.echo(f"haip-kg: {message}", err=True)
+    sys.exit(code)
+
+
+def _run(work: Callable[[], None], output: str) -> None:
+    """Run `work`, turning every way it can fail into one line on stderr and the documented exit code."""
+    from .endpoint import EndpointError
+    from .evaluate import RunFailed
+
+    try:
+        work()
+    except (EndpointError, RunFailed) as error:
+        _fail(str(error))
+    except KeyboardInterrupt:
+        _fail("interrupted; the output holds the cases decided so far", EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        _quiet_stdout()
+        _fail("the output was closed before the run finished (broken pipe)", EXIT_BROKEN_PIPE)
+    except OSError as error:
+        _fail(f"cannot write {output}: {error.strerror or error}")
+    except Exception as error:
+        if os.environ.get("HAIP_KG_TRACEBACK"):
+            raise
+        _fail(f"unexpected error ({type(error).__name__}: {error}); set HAIP_KG_TRACEBACK=1 for details")
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, send what is left of stdout to /dev/null so that closing it cannot fail."""
+    with suppress(OSError, ValueError):  # no real file descriptor (e.g. under a test runner)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _progress(quiet: bool) -> Any:
@@ -79,7 +183,11 @@ def _graph_iri(_context: click.Context, param: click.Parameter, value: str | Non
     help="json: an array in input order; jsonl: one object per line; markdown; turtle (RDF).",
 )
 @click.option(
-    "-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Output file ('-': stdout)."
+    "-o",
+    "--output",
+    callback=_output,
+    default="-",
+    help="Output file ('-': stdout); its folder must exist. Created with the first output.",
 )
 @click.option(
     "--batch-size",
@@ -95,9 +203,14 @@ def _graph_iri(_context: click.Context, param: click.Parameter, value: str | Non
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress display and no per-case messages on stderr.")
 @click.option("--scheduler", help="Address of a Dask distributed scheduler to decide the batches on.")
-@click.option("--endpoint", help="SPARQL 1.1 query URL of a store holding the patients (in-place mode).")
+@click.option(
+    "--endpoint",
+    callback=_http_url,
+    help="SPARQL 1.1 query URL of a store holding the patients (in-place mode).",
+)
 @click.option(
     "--store-endpoint",
+    callback=_http_url,
     help="Graph Store Protocol URL of that store (loads the knowledge base, keeps intermediate results, "
     "writes decisions back).",
 )
@@ -108,7 +221,7 @@ def _graph_iri(_context: click.Context, param: click.Parameter, value: str | Non
 def evaluate(
     paths: tuple[str, ...],
     fmt: str,
-    output: IO[str],
+    output: LazyOutput | None,
     batch_size: int | None,
     workers: int | None,
     quiet: bool,
@@ -131,6 +244,9 @@ def evaluate(
         )
     if endpoint and not (store_endpoint and data_graph):
         raise click.UsageError("--endpoint needs --store-endpoint and --data-graph")
+    if endpoint and scheduler:
+        raise click.UsageError("--scheduler decides case files; with --endpoint the store decides")
+    files = _case_files(paths)
 
     counts = {"decided": 0, "refused": 0, "unreadable": 0}
     workers = workers or os.cpu_count() or 1
@@ -153,7 +269,7 @@ def evaluate(
             )
         else:
             batches = evaluation.evaluate(
-                _items(paths),
+                _items(files),
                 batch_size or evaluation.BATCH_SIZE,
                 with_rdf=fmt == "turtle",
                 workers=workers,
@@ -178,14 +294,16 @@ def evaluate(
                 progress.update(task, completed=done, rate=f"{done / elapsed:,.0f} cases/s")
             yield batch
 
-    from .endpoint import EndpointError
+    def work() -> None:
+        try:
+            with _progress(quiet) as progress:
+                formats.WRITERS[fmt](counted(progress), output or sys.stdout)
+            sys.stdout.flush()
+        finally:
+            if output is not None:
+                output.close()
 
-    try:
-        with _progress(quiet) as progress:
-            formats.WRITERS[fmt](counted(progress), output)
-    except EndpointError as error:
-        click.echo(f"haip-kg: {error}", err=True)
-        sys.exit(2)
+    _run(work, output.path if output else "standard output")
     if not quiet:
         click.echo(f"haip-kg: {counts['decided']} decided, {counts['refused']} refused", err=True)
     if counts["decided"] == 0 and counts["refused"] == counts["unreadable"]:
@@ -199,22 +317,29 @@ def validate(paths: tuple[str, ...]) -> None:
     """Check cases against the input contract (SHACL) and report findings per case, without deciding."""
     from . import evaluate as evaluation
 
+    files = _case_files(paths)
     refused = decided = 0
-    for batch in evaluation.evaluate(_items(paths)):
-        for outcome in batch.outcomes:
-            record = outcome.record
-            label = f"{outcome.source}: {record['patient'] or '(no id)'}"
-            if outcome.refused:
-                refused += 1
-                click.echo(f"{label}: INVALID")
-                for error in record["errors"]:
-                    click.echo(f"  - {error['key'] or '-'}: {error['message']}")
-            else:
-                decided += 1
-                results = record["validation"]["results"]
-                click.echo(f"{label}: valid" + (f", {len(results)} warning(s)" if results else ""))
-                for result in results:
-                    click.echo(f"  - warning {result['key']}: {result['message']}")
+
+    def work() -> None:
+        nonlocal refused, decided
+        for batch in evaluation.evaluate(_items(files)):
+            for outcome in batch.outcomes:
+                record = outcome.record
+                label = f"{outcome.source}: {record['patient'] or '(no id)'}"
+                if outcome.refused:
+                    refused += 1
+                    click.echo(f"{label}: INVALID")
+                    for error in record["errors"]:
+                        click.echo(f"  - {error['key'] or '-'}: {error['message']}")
+                else:
+                    decided += 1
+                    results = record["validation"]["results"]
+                    click.echo(f"{label}: valid" + (f", {len(results)} warning(s)" if results else ""))
+                    for result in results:
+                        click.echo(f"  - warning {result['key']}: {result['message']}")
+        sys.stdout.flush()
+
+    _run(work, "standard output")
     click.echo(f"{decided} valid, {refused} invalid", err=True)
     sys.exit(1 if refused else (2 if not decided else 0))
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -23,6 +25,13 @@ from .inputs import Case, Item, to_case
 
 Record = dict[str, Any]
 BATCH_SIZE = 250
+SCHEDULER_TIMEOUT = 10.0
+"""Seconds to wait for a Dask scheduler to answer before the run is given up."""
+
+
+class RunFailed(RuntimeError):
+    """The run cannot go on (its scheduler cannot be reached, a worker process died); the message says
+    why. Cases are never the cause: a bad case becomes its error record."""
 
 
 @dataclass(frozen=True)
@@ -166,29 +175,49 @@ def _ordered_parallel(
     """Results of `task` over `batches`, in order, with at most 2 batches per worker in flight."""
     warm_up()
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: deque[Future[Batch]] = deque()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_leave_interrupts)
+    pending: deque[Future[Batch]] = deque()
+    try:
         for batch in batches:
             pending.append(pool.submit(task, batch, with_rdf))
             if len(pending) >= 2 * workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    except BrokenProcessPool as error:
+        raise RunFailed(f"a worker process died (out of memory?): {error}") from error
+    finally:  # on an interruption or failure, do not wait for the batches still queued
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _leave_interrupts() -> None:
+    """Workers ignore Ctrl-C: the main process stops the run (and reports it) once, without a traceback
+    from every worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _ordered_dask(batches: Iterator[list[Item]], scheduler: str, with_rdf: bool) -> Iterator[Batch]:
     """Results of `decide_batch` over `batches` on a Dask distributed cluster, in order, bounded."""
-    from distributed import Client  # optional dependency: pip install 'haip-kg[dask]'
-
-    with Client(scheduler) as client:  # type: ignore[no-untyped-call]
-        slots = 2 * max(1, len(client.scheduler_info().get("workers", {})))
-        pending: deque[Any] = deque()
-        for batch in batches:
-            pending.append(client.submit(decide_batch, batch, with_rdf, pure=False))
-            if len(pending) >= slots:
+    try:
+        from distributed import Client  # optional dependency: pip install 'haip-kg[dask]'
+    except ImportError as error:
+        raise RunFailed("--scheduler needs Dask distributed: pip install 'haip-kg[dask]'") from error
+    try:
+        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)  # type: ignore[no-untyped-call]
+    except (OSError, ValueError, TypeError) as error:
+        raise RunFailed(f"cannot reach the Dask scheduler at {scheduler}: {error}") from error
+    with client:
+        try:
+            slots = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+            pending: deque[Any] = deque()
+            for batch in batches:
+                pending.append(client.submit(decide_batch, batch, with_rdf, pure=False))
+                if len(pending) >= slots:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        except OSError as error:
+            raise RunFailed(f"lost the Dask scheduler at {scheduler}: {error}") from error
 
 
 def evaluate(
