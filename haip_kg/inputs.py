@@ -200,16 +200,19 @@ def _tail_ok(tail: bytes, wrapper: bool) -> bool:
 
 
 def _from_json_lines(source: str) -> Iterator[Item]:
-    """JSON Lines: one case sheet per line; a bad line (not JSON, too long, too deep) is an error record,
-    the other lines are read. A line is never held longer than the size limit."""
-    with open(source, encoding="utf-8-sig") as handle:
+    """JSON Lines: one case sheet per line; a bad line (not UTF-8, not JSON, too long, too deep) is an
+    error record, the other lines are read. A line is never held longer than the size limit."""
+    limit = jsonitems.MAX_ITEM_BYTES
+    with open(source, "rb") as handle:
         position = 0
         number = 0
-        while line := handle.readline(MAX_CASE_CHARS + 1):
+        while line := handle.readline(limit + 1):
             number += 1
-            too_long = len(line) > MAX_CASE_CHARS
-            while len(line) > MAX_CASE_CHARS and not line.endswith("\n"):
-                line = handle.readline(MAX_CASE_CHARS + 1) or "\n"  # skip the rest of the line
+            if number == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")
+            too_long = len(line) > limit
+            while len(line) > limit and not line.endswith(b"\n"):
+                line = handle.readline(limit + 1) or b"\n"  # skip the rest of the line
             if not too_long and not line.strip():
                 continue
             try:
