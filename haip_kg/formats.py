@@ -71,7 +71,7 @@ def _markdown(record: Record) -> str:
         name = text(record["patient"]) if record["patient"] else "(no id)"
         lines = [f"## {name}: refused", "", f"Source: {_code(record['source'])}", ""]
         lines += [f"- {_code(e['key'] or '-')}: {text(e['message'])}" for e in record["errors"]]
-        return "\n".join(lines) + "\n"
+        return _joined(lines)
     lines = [f"## {text(record['patient'])}: {text(record['verdict'])}", ""]
     if record["conditions"]:
         lines += ["Conditions: " + ", ".join(text(c) for c in record["conditions"]), ""]
@@ -99,7 +99,12 @@ def _markdown(record: Record) -> str:
         lines.append(f"Clinical risk score: {text(record['clinical_risk_score'])}")
     for result in record["validation"]["results"]:
         lines.append(f"Warning ({text(result['key'])}): {text(result['message'])}")
-    return "\n".join(lines) + "\n"
+    return _joined(lines)
+
+
+def _joined(lines: list[str]) -> str:
+    """Lines without trailing spaces (two would make a hard line break out of a value that ends in them)."""
+    return "".join(line.rstrip() + "\n" for line in lines)
 
 
 MARKDOWN_HEADER = (

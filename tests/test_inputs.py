@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import decide_sheets
 from rdflib import Graph
 from rdflib.compare import isomorphic
@@ -171,3 +172,68 @@ def _graph(triples: Any) -> Graph:
     for triple in triples:
         graph.add(triple)
     return graph
+
+
+BOOLEAN_SPELLINGS = {"true": ["yes", "TRUE", "Yes", "tRuE"], "false": ["no", "FALSE", "No", "nO"]}
+
+
+@pytest.mark.parametrize("variant", range(4))
+def test_csv_booleans_are_true_false_or_yes_no_in_any_letter_case(tmp_path: Path, variant: int) -> None:
+    """docs/case-sheet.md: a boolean cell (a column or a field of a line) is true/false or yes/no, in any
+    letter case; the centre_* columns, whose values are the words yes/no/affiliated, stay words."""
+    lines = (INPUTS / "cases.csv").read_text().splitlines()
+    header, rows = lines[0].split(","), [line.split(",") for line in lines[1:]]
+    booleans = {"liver_metastases", "enrolled_in_haip_trial", "planned_haip", "planned_concurrent_systemic"}
+
+    def spelt(cell: str, column: str) -> str:
+        if column in booleans and cell in BOOLEAN_SPELLINGS:
+            return BOOLEAN_SPELLINGS[cell][variant]
+        if column == "systemic_lines":
+            return "|".join(BOOLEAN_SPELLINGS.get(part, [part] * 4)[variant] for part in cell.split("|"))
+        return cell
+
+    text = "\n".join(
+        [lines[0]] + [",".join(spelt(c, h) for c, h in zip(r, header, strict=True)) for r in rows]
+    )
+    assert text != (INPUTS / "cases.csv").read_text().strip()
+    (tmp_path / "spelt.csv").write_text(text + "\n")
+    assert _decisions(_records(tmp_path / "spelt.csv")) == _decisions(_records(INPUTS / "cases-as-json.json"))
+
+
+def test_a_centre_column_is_not_a_boolean() -> None:
+    """centre_* values are the words yes/no/affiliated: a cell is read as the word, never as a boolean."""
+    (row,) = inputs._csv_rows("id,centre_nursing,centre_hpb_surgery,ascites\nc-1,true,YES,YES\n")
+    assert row == {"id": "c-1", "centre_nursing": "true", "centre_hpb_surgery": "YES", "ascites": True}
+
+
+def test_a_systemic_line_with_too_many_fields_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "lines.csv").write_text("id,systemic_lines\nl-1,FOLFOX|metastatic|PD|yes|no|3|extra\n")
+    (record,) = _records(tmp_path / "lines.csv")
+    assert record["errors"][0]["key"] == "systemic_lines[0]"
+    assert (
+        "regimen|setting|response|progressed|stopped_for_toxicity|months_since_end"
+        in record["errors"][0]["message"]
+    )
+
+
+def test_csv_line_fields_follow_the_order_in_the_mapping() -> None:
+    """The order of a systemic_lines cell is data (sh:order in ontology/casesheet.ttl), not a Python list."""
+    from haip_kg import casesheet
+
+    assert casesheet.mapping().cell_fields("systemic_lines") == [
+        "regimen",
+        "setting",
+        "response",
+        "progressed",
+        "stopped_for_toxicity",
+        "months_since_end",
+    ]
+
+
+def test_a_csv_number_that_is_not_finite_is_refused_on_its_key(tmp_path: Path) -> None:
+    (tmp_path / "nan.csv").write_text(
+        "id,largest_liver_met_cm,cea_value,cea_unit\nn-1,nan,inf,ng/mL\nn-2,2.5,,\n"
+    )
+    refused, decided = _records(tmp_path / "nan.csv")
+    assert [e["key"] for e in refused["errors"]] == ["largest_liver_met_cm", "cea.value"]
+    assert "verdict" in decided
