@@ -305,6 +305,11 @@ _BOOLEAN_CELLS = {"true": True, "false": False, "yes": True, "no": False}
 
 def _csv_rows(text: str) -> list[Any]:
     reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:  # a row would keep only the last of the cells: refuse every row rather than lose one
+        message = f"the header names the column(s) {', '.join(map(repr, twice))} more than once"
+        return [_CsvError(None, (InputError(None, message),)) for _row in reader]
     return [_csv_case(row, line) for line, row in enumerate(reader, start=2)]
 
 
