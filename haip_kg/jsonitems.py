@@ -23,8 +23,10 @@ CHUNK_BYTES = 1 << 20
 MAX_ITEM_BYTES = 4 * MAX_CASE_CHARS
 """An item longer than this (in UTF-8 bytes) is over MAX_CASE_CHARS whatever its characters: not kept."""
 
-_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|["\[\]{},]', re.DOTALL)
-"""A whole string (one step), a lone quote (the buffer ends inside a string), a bracket, a comma."""
+_TOKEN = re.compile(rb'(?:[^"\[\]{},]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+(?:([\[\]{},])|(")|\Z)', re.DOTALL)
+"""Everything up to the next bracket or comma outside a string, skipped in C (whole strings included), then
+that bracket or comma (group 1), or a quote that opens a string the buffer ends inside (group 2), or the end
+of the buffer. Possessive, so a scan never backtracks: linear in the buffer."""
 _STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
 _OPEN, _CLOSE, _QUOTE, _COMMA = b"[{", b"]}", ord('"'), ord(",")
 
@@ -124,21 +126,20 @@ def split_array(chunks: Iterable[bytes], tail: Tail) -> Iterator[Raw | Refused]:
                     break
                 pos, in_string = end + 1, False
             for token in _TOKEN.finditer(buf, pos):
-                char = buf[token.start()]
-                if char == _QUOTE:
-                    if token.end() - token.start() == 1:  # a string that goes on in the next chunk
-                        pos, in_string = token.end(), True
-                        break
-                    continue
+                if token.lastindex != 1:  # the end of the buffer, or a string that goes on after it
+                    pos, in_string = token.end(), token.lastindex == 2
+                    break
+                at = token.start(1)
+                char = buf[at]
                 if char in _OPEN:
                     depth += 1
                     if depth == 1:
-                        start = token.end()
+                        start = at + 1
                     elif depth > deepest:
                         deepest = depth
-                elif char in _CLOSE or (char == _COMMA and depth == 1):
+                elif char in _CLOSE or depth == 1:
                     if depth == 1:
-                        raw = buf[start : token.start()]
+                        raw = buf[start:at]
                         if skipping:
                             yield Refused(too_long())
                         elif items or raw.strip() or char == _COMMA:
@@ -146,15 +147,13 @@ def split_array(chunks: Iterable[bytes], tail: Tail) -> Iterator[Raw | Refused]:
                         items += 1
                         skipping = False
                         deepest = 0
-                        start = token.end()
+                        start = at + 1
                     if char != _COMMA:
                         depth -= 1
                     if depth == 0:
                         closed = True
-                        tail.text = buf[token.end() :][:MAX_ITEM_BYTES]
+                        tail.text = buf[at + 1 :][:MAX_ITEM_BYTES]
                         break
-            else:
-                pos = len(buf)
             if closed or not in_string or pos == len(buf):
                 break
         if closed:
