@@ -5,6 +5,7 @@ item, a `{"cases": [...]}` item)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,31 @@ def test_a_malformed_item_does_not_stop_the_items_after_it(tmp_path: Path) -> No
     first, broken, last = records(tmp_path / "array.json")
     assert "verdict" in first and "verdict" in last
     assert "case 2" in broken["errors"][0]["message"] and "not valid JSON" in broken["errors"][0]["message"]
+
+
+def test_an_item_over_the_limit_is_scanned_in_flat_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An item 200 times the limit (a long string, then nested lists) is scanned without being kept:
+    memory stays within a few chunks and the limit, and the item after it is still read."""
+    import tracemalloc
+
+    monkeypatch.setattr(jsonitems, "MAX_ITEM_BYTES", 10_000)
+    chunk = 1_000
+
+    def chunks() -> Iterator[bytes]:
+        yield b'[{"id": "huge", "x": "'
+        for number in range(1_500):  # escaped backslashes, every other chunk ending inside an escape
+            yield b"y\\\\" * (chunk // 3) + b"\\" if number % 2 == 0 else b"\\" + b"y\\\\" * (chunk // 3)
+        yield b'", "z": ['
+        for _ in range(500):
+            yield b"[1, {}]," * (chunk // 8)
+        yield b'[]]}, {"id": "after"}]'
+
+    tracemalloc.start()
+    try:
+        pieces = list(jsonitems.split_array(chunks(), jsonitems.Tail()))
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(pieces[0], jsonitems.Refused) and "over the limit" in pieces[0].message
+    assert isinstance(pieces[1], jsonitems.Raw) and json.loads(pieces[1].text) == {"id": "after"}
+    assert peak < 10 * (10_000 + chunk), f"peak {peak:,} bytes for an item of 2 MB"
