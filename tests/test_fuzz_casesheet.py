@@ -133,9 +133,21 @@ def test_random_csv_gets_one_record_per_row(tmp_path: Path, header: list[str], r
         assert record["patient"] == (row["id"] or None) or ("errors" in record and record["patient"] is None)
 
 
-@FUZZ
-@given(st.binary(max_size=200), st.sampled_from([".json", ".jsonl", ".csv", ".ttl", ".nt", ".jsonld"]))
-def test_random_bytes_never_raise_and_lose_nothing(tmp_path: Path, data: bytes, suffix: str) -> None:
+JSONISH = [*(bytes([c]) for c in b'[]{},:" \n\\1a\xff'), b'"id"', b"1e400", b"NaN", b"true", b"-"]
+"""Pieces of JSON, so that random bytes often make items, strings and escapes, not just noise."""
+
+
+@settings(FUZZ, max_examples=150)
+@given(
+    st.sampled_from([b"", b"[", b'{"cases": [', b'[{"id": "x"}, ', b"{", b"id,age\n"]),
+    st.binary(max_size=200) | st.lists(st.sampled_from(JSONISH), max_size=40).map(b"".join),
+    st.sampled_from([".json", ".jsonl", ".csv", ".ttl", ".nt", ".jsonld"]),
+)
+def test_random_bytes_never_raise_and_lose_nothing(
+    tmp_path: Path, start: bytes, data: bytes, suffix: str
+) -> None:
+    """Random bytes, also after the start of an array, a case list or a CSV header."""
+    data = start + data
     path = tmp_path / f"random{suffix}"
     path.write_bytes(data)
     records = _records(path)

@@ -237,3 +237,10 @@ def test_a_csv_number_that_is_not_finite_is_refused_on_its_key(tmp_path: Path) -
     refused, decided = _records(tmp_path / "nan.csv")
     assert [e["key"] for e in refused["errors"]] == ["largest_liver_met_cm", "cea.value"]
     assert "verdict" in decided
+
+
+def test_a_csv_header_naming_a_column_twice_refuses_every_row(tmp_path: Path) -> None:
+    """A reader would keep only the last of the two cells: every row is refused instead of losing one."""
+    (tmp_path / "twice.csv").write_text("id,age,age\nt-1,50,60\nt-2,,\n")
+    records = _records(tmp_path / "twice.csv")
+    assert len(records) == 2 and all("'age'" in r["errors"][0]["message"] for r in records)
