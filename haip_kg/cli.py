@@ -4,7 +4,9 @@ Exit codes: 0 every case was decided (warnings do not count) / every check passe
 refused or a check failed; 2 usage error (found before any work starts), no input file could be read, or
 the run could not finish (store, scheduler or output failed); 130 interrupted (Ctrl-C); 141 the reader of
 the output went away (broken pipe, e.g. `| head`). Every failure is one line on stderr, no traceback
-(set HAIP_KG_TRACEBACK=1 to see one).
+(set HAIP_KG_TRACEBACK=1 to see one). What the command line alone shows to be wrong (a path that does not
+exist, a file that is no case file, -o into a missing folder) is a usage error before any work; what
+needs a file's content (unreadable, malformed, a bad value) is that case's error record.
 Results go to stdout (or -o FILE), logs and progress to stderr.
 """
 
@@ -12,21 +14,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import nullcontext, suppress
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
+from .commandline import LazyOutput, case_files, http_url, output_file, run
 
 if TYPE_CHECKING:
     from .evaluate import Batch
     from .inputs import Item
 
 FORMATS = ("json", "jsonl", "markdown", "turtle")
-EXIT_FAILED, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
 
 
 def _items(files: list[str]) -> Iterator[Item]:
@@ -34,105 +35,6 @@ def _items(files: list[str]) -> Iterator[Item]:
 
     for source in files:
         yield from inputs.read_items(source)
-
-
-def _case_files(paths: tuple[str, ...]) -> list[str]:
-    """The files PATHS stand for, checked before any work: a path that does not exist, or a file that
-    is not a case file, is a usage error. Files a folder holds that are not case files are named on
-    stderr and left out (the run goes on)."""
-    from . import inputs
-
-    for given in paths:
-        path = Path(given)
-        if given == "-" or path.is_dir():
-            continue
-        if not path.exists():
-            raise click.UsageError(f"{given}: no such file or folder")
-        if path.suffix.lower() not in inputs.CASE_SUFFIXES:
-            raise click.UsageError(
-                f"{given}: not a case file; use .json, .jsonl, .ndjson or .csv case sheets, "
-                "or .ttl, .nt, .jsonld (see docs/case-sheet.md)"
-            )
-    found = inputs.expand_folders(list(paths))
-    for skipped in found.skipped:
-        click.echo(f"haip-kg: skipped {skipped}: not a case file", err=True)
-    return found.files
-
-
-class LazyOutput:
-    """The output file, opened at the first write: a run that fails before writing anything leaves no
-    file behind. Whether it can be written is checked before any work (`_output`)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.handle: Any = None
-
-    def write(self, text: str) -> int:
-        if self.handle is None:
-            self.handle = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close())
-        return int(self.handle.write(text))
-
-    def close(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-
-
-def _output(_context: click.Context, param: click.Parameter, value: str) -> LazyOutput | None:
-    """-o FILE: a usage error unless FILE can be written (its folder exists and is writable, and it is
-    not a folder); '-' is standard output."""
-    if value == "-":
-        return None
-    path = Path(value)
-    folder = path.parent
-    if path.is_dir():
-        raise click.BadParameter(f"{value} is a folder, not a file", param=param)
-    if not folder.is_dir():
-        raise click.BadParameter(f"the folder {str(folder)!r} does not exist", param=param)
-    if not os.access(path if path.exists() else folder, os.W_OK):
-        raise click.BadParameter(f"{value} cannot be written (permission denied)", param=param)
-    return LazyOutput(value)
-
-
-def _http_url(_context: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A store URL must be http(s)://... (checked before any request)."""
-    from urllib.parse import urlsplit
-
-    if value is not None and not (urlsplit(value).scheme in ("http", "https") and urlsplit(value).netloc):
-        raise click.BadParameter(f"{value!r} is not an http:// or https:// URL", param=param)
-    return value
-
-
-def _fail(message: str, code: int = EXIT_FAILED) -> None:
-    click.echo(f"haip-kg: {message}", err=True)
-    sys.exit(code)
-
-
-def _run(work: Callable[[], None], output: str) -> None:
-    """Run `work`, turning every way it can fail into one line on stderr and the documented exit code."""
-    from .endpoint import EndpointError
-    from .evaluate import RunFailed
-
-    try:
-        work()
-    except (EndpointError, RunFailed) as error:
-        _fail(str(error))
-    except KeyboardInterrupt:
-        _fail("interrupted; the output holds the cases decided so far", EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        _quiet_stdout()
-        _fail("the output was closed before the run finished (broken pipe)", EXIT_BROKEN_PIPE)
-    except OSError as error:
-        _fail(f"cannot write {output}: {error.strerror or error}")
-    except Exception as error:
-        if os.environ.get("HAIP_KG_TRACEBACK"):
-            raise
-        _fail(f"unexpected error ({type(error).__name__}: {error}); set HAIP_KG_TRACEBACK=1 for details")
-
-
-def _quiet_stdout() -> None:
-    """After a broken pipe, send what is left of stdout to /dev/null so that closing it cannot fail."""
-    with suppress(OSError, ValueError):  # no real file descriptor (e.g. under a test runner)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _progress(quiet: bool) -> Any:
@@ -185,7 +87,7 @@ def _graph_iri(_context: click.Context, param: click.Parameter, value: str | Non
 @click.option(
     "-o",
     "--output",
-    callback=_output,
+    callback=output_file,
     default="-",
     help="Output file ('-': stdout); its folder must exist. Created with the first output.",
 )
@@ -205,12 +107,12 @@ def _graph_iri(_context: click.Context, param: click.Parameter, value: str | Non
 @click.option("--scheduler", help="Address of a Dask distributed scheduler to decide the batches on.")
 @click.option(
     "--endpoint",
-    callback=_http_url,
+    callback=http_url,
     help="SPARQL 1.1 query URL of a store holding the patients (in-place mode).",
 )
 @click.option(
     "--store-endpoint",
-    callback=_http_url,
+    callback=http_url,
     help="Graph Store Protocol URL of that store (loads the knowledge base, keeps intermediate results, "
     "writes decisions back).",
 )
@@ -231,8 +133,9 @@ def evaluate(
     data_graph: str | None,
     result_graph: str | None,
 ) -> None:
-    """Decide every case in PATHS: case sheets (.json, .jsonl, .csv) or RDF (.ttl, .nt, .jsonld); a folder
-    means its case files. Every case gets one output entry, in input order. With --endpoint, decide the
+    """Decide every case in PATHS: case sheets (.json, .jsonl, .ndjson, .csv) or RDF (.ttl, .nt, .jsonld),
+    suffixes in any letter case; a folder means its case files (others in it are named on stderr). Every
+    case gets one output entry, in input order. With --endpoint, decide the
     patients that already live in a SPARQL 1.1 store instead (they stay there; decisions can be written back).
     """
     from . import evaluate as evaluation
@@ -246,7 +149,7 @@ def evaluate(
         raise click.UsageError("--endpoint needs --store-endpoint and --data-graph")
     if endpoint and scheduler:
         raise click.UsageError("--scheduler decides case files; with --endpoint the store decides")
-    files = _case_files(paths)
+    files = case_files(paths)
 
     counts = {"decided": 0, "refused": 0, "unreadable": 0}
     workers = workers or os.cpu_count() or 1
@@ -303,7 +206,7 @@ def evaluate(
             if output is not None:
                 output.close()
 
-    _run(work, output.path if output else "standard output")
+    run(work, output.path if output else "standard output")
     if not quiet:
         click.echo(f"haip-kg: {counts['decided']} decided, {counts['refused']} refused", err=True)
     if counts["decided"] == 0 and counts["refused"] == counts["unreadable"]:
@@ -317,7 +220,7 @@ def validate(paths: tuple[str, ...]) -> None:
     """Check cases against the input contract (SHACL) and report findings per case, without deciding."""
     from . import evaluate as evaluation
 
-    files = _case_files(paths)
+    files = case_files(paths)
     refused = decided = 0
 
     def work() -> None:
@@ -339,7 +242,7 @@ def validate(paths: tuple[str, ...]) -> None:
                         click.echo(f"  - warning {result['key']}: {result['message']}")
         sys.stdout.flush()
 
-    _run(work, "standard output")
+    run(work, "standard output")
     click.echo(f"{decided} valid, {refused} invalid", err=True)
     sys.exit(1 if refused else (2 if not decided else 0))
 
