@@ -13,6 +13,7 @@ import pyoxigraph as ox
 from pyshacl import validate as shacl_validate
 from rdflib import OWL, RDF, BNode, Graph, Literal, URIRef
 from rdflib.namespace import NamespaceManager
+from rdflib.query import ResultRow
 from rdflib.term import Node
 
 from . import resources
@@ -103,8 +104,11 @@ def kb_shapes(graph: Graph | None = None) -> CheckResult:
 def rdflib_rows(query: str, graph: Graph) -> list[Row]:
     """The rows of a SELECT query run by rdflib over `graph`, as text (see _text), sorted."""
     namespaces = _namespaces()
-    result = graph.query(query)
-    return sorted(tuple(_text(row[v], namespaces) for v in result.vars or ()) for row in result)  # type: ignore[index]
+    rows = []
+    for row in graph.query(query):
+        assert isinstance(row, ResultRow), "a QC query is a SELECT query"
+        rows.append(tuple(_text(term, namespaces) for term in row))
+    return sorted(rows)
 
 
 def oxigraph_rows(query: str, store: ox.Store) -> list[Row]:
@@ -137,18 +141,21 @@ def qc_queries(graph: Graph | None = None) -> list[CheckResult]:
     one), in rdflib and in Oxigraph: it passes when both return no row."""
     graph = knowledge_base() if graph is None else graph
     store = oxigraph_store(graph)
-    out = []
-    for path in resources.qc_files():
-        text = path.read_text(encoding="utf-8")
-        by_rdflib, by_oxigraph = rdflib_rows(text, graph), oxigraph_rows(text, store)
-        details = [" ".join(row) for row in sorted(set(by_rdflib) | set(by_oxigraph))]
-        if by_rdflib != by_oxigraph:
-            details.append(
-                f"rdflib and Oxigraph disagree ({len(by_rdflib)} and {len(by_oxigraph)} rows): "
-                "rewrite the query so both engines read it alike"
-            )
-        out.append(CheckResult(f"QC {path.name}", not details, tuple(details)))
-    return out
+    return [qc_query(path, graph, store) for path in resources.qc_files()]
+
+
+def qc_query(path: Path, graph: Graph, store: ox.Store) -> CheckResult:
+    """One QC query over the same knowledge base in rdflib (`graph`) and Oxigraph (`store`): its rows,
+    one per line, and whether the engines disagree."""
+    text = path.read_text(encoding="utf-8")
+    by_rdflib, by_oxigraph = rdflib_rows(text, graph), oxigraph_rows(text, store)
+    details = [" ".join(row) for row in sorted(set(by_rdflib) | set(by_oxigraph))]
+    if by_rdflib != by_oxigraph:
+        details.append(
+            f"rdflib and Oxigraph disagree ({len(by_rdflib)} and {len(by_oxigraph)} rows): "
+            "rewrite the query so both engines read it alike"
+        )
+    return CheckResult(f"QC {path.name}", not details, tuple(details))
 
 
 def run_all(with_reasoner: bool = True) -> list[CheckResult]:
