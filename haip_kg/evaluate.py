@@ -133,7 +133,7 @@ def decide_cases(
                 **records[patient],
                 "validation": {"conforms": True, "results": results},
                 "source": source or case.source,
-                "consensus": dict(report.SOURCE),
+                "consensus": report.consensus(),
             }
         outcomes.append(Outcome(case.source, case.position, case.case_id, record))
     return Batch(outcomes, decisions)

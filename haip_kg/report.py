@@ -13,12 +13,6 @@ import pyoxigraph as ox
 from . import engine, resources
 from .namespaces import PREFIXES
 
-SOURCE = {
-    "doi": "10.3747/co.21.1577",
-    "citation": "Karanicolas PJ et al. Curr Oncol 2014;21(1):e129-e136",
-    "policy": "decision policy v1",
-}
-
 Record = dict[str, Any]
 TRUTH = {f"{PREFIXES['haip']}true": True, f"{PREFIXES['haip']}false": False}
 """JSON for a haip:TruthValue; haip:unknown (or no value) is null."""
@@ -33,18 +27,41 @@ def _select(store: engine.Backend, name: str) -> list[dict[str, Any]]:
 
 
 @cache
+def _knowledge_base() -> engine.Embedded:
+    """The knowledge base alone (with its OWL 2 RL closure), for what the records read from it."""
+    store = ox.Store()
+    store.load(engine.knowledge_base_ntriples(), format=ox.RdfFormat.N_TRIPLES, lenient=True)
+    return engine.Embedded(store)
+
+
+@cache
 def statements() -> tuple[str, ...]:
     """The slugs of the knowledge base's consensus statements in output order (queries/report/statements.rq,
     read once per process): the statements of every record, in this order."""
-    store = ox.Store()
-    store.load(engine.knowledge_base_ntriples(), format=ox.RdfFormat.N_TRIPLES, lenient=True)
-    rows = engine.Embedded(store).select(resources.query("report", "statements"))
+    rows = _select(_knowledge_base(), "statements")
     unordered = [row["statement"] for row in rows if row["order"] is None]
     if unordered:
         raise KnowledgeBaseError(
             f"statement(s) {', '.join(unordered)} without haip:statementOrder: run `haip-kg check`"
         )
     return tuple(row["statement"] for row in rows)
+
+
+@cache
+def _consensus() -> tuple[tuple[str, str], ...]:
+    rows = _select(_knowledge_base(), "consensus")
+    if len(rows) != 1:
+        raise KnowledgeBaseError(
+            f"{len(rows)} sources or decision policies where one is needed: run `haip-kg check`"
+        )
+    (row,) = rows
+    return tuple((key, row[key]) for key in ("doi", "citation", "policy"))
+
+
+def consensus() -> dict[str, str]:
+    """A record's "consensus" entry: the statements' source (DOI, short citation) and the decision policy,
+    read from the knowledge base once per process (queries/report/consensus.rq); a new dict each call."""
+    return dict(_consensus())
 
 
 def _in_order(decided: dict[str, Any]) -> dict[str, Any]:

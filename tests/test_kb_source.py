@@ -95,7 +95,9 @@ haip:S6 a haip:Requirement, owl:NamedIndividual ;
 """
 """A complete statement with S2's population and met fact, placed first (order 0)."""
 
-SWAP_S1_S5 = (
+CITATION = "Karanicolas PJ et al. Curr Oncol 2014;21(1):e129-e136"
+CHANGES = (
+    (f'haip:shortCitation "{CITATION}" ;', 'haip:shortCitation "cited as the test copy says" ;'),
     (
         'haip:slug "S1" ; haip:statementNumber 1 ; haip:statementOrder 1 ;',
         'haip:slug "S1" ; haip:statementNumber 1 ; haip:statementOrder 6 ;',
@@ -105,14 +107,15 @@ SWAP_S1_S5 = (
         'haip:slug "S5" ; haip:statementNumber 5 ; haip:statementOrder 1 ;',
     ),
 )
+"""S1 and S5 swap places in the order, and the source's short citation changes."""
 ORDER = ["S6", "S5", "S2", "S3a", "S3b", "S4", "S1"]
 
 
 @pytest.fixture(scope="module")
 def with_s6(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Every format of the test corpus decided with S6 added and S1 and S5 swapped in the order."""
+    """Every format of the test corpus decided with S6 added and CHANGES made."""
     tmp = tmp_path_factory.mktemp("s6")
-    return _evaluate(_copy(tmp, S6, SWAP_S1_S5), tmp / "out")
+    return _evaluate(_copy(tmp, S6, CHANGES), tmp / "out")
 
 
 def _decided(text: str) -> list[dict[str, Any]]:
@@ -120,7 +123,7 @@ def _decided(text: str) -> list[dict[str, Any]]:
 
 
 def test_a_complete_statement_is_checked_clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    root = _copy(tmp_path, S6, SWAP_S1_S5)
+    root = _copy(tmp_path, S6, CHANGES)
     monkeypatch.setattr(resources, "root", lambda: root)
     result = CliRunner().invoke(cli.main, ["check", "--no-reasoner"])
     assert result.exit_code == 0 and "FAIL" not in result.output, result.output
@@ -143,7 +146,11 @@ def test_an_added_statement_reaches_json_in_the_knowledge_base_order(
         ), record["patient"]
         # everything else is what the knowledge base without S6 gives, in the new order
         unchanged = decided_cases[record["patient"]]
-        expected = {**unchanged, "statements": {s: unchanged["statements"][s] for s in ORDER[1:]}}
+        expected = {
+            **unchanged,
+            "statements": {s: unchanged["statements"][s] for s in ORDER[1:]},
+            "consensus": {**unchanged["consensus"], "citation": "cited as the test copy says"},
+        }
         del record["statements"]["S6"]
         assert json.dumps(record) == json.dumps(expected), record["patient"]
 
