@@ -147,6 +147,8 @@ def warm_up() -> None:
         engine.rules(stage)
     casesheet.mapping()
     validate.prepare()
+    report.statements()
+    report.consensus()
 
 
 def tune_for_throughput() -> None:
