@@ -339,7 +339,8 @@ def serve(
     try:
         listener = service.bind(host, port, limits)
     except OSError as error:
-        reason = os.strerror(error.errno) if (error.errno or 0) > 0 else (error.strerror or str(error))
+        code = error.errno or 0  # the system's message, without the address create_server appends
+        reason = os.strerror(code) if code > 0 else (error.strerror or str(error))
         raise _CannotListen(f"cannot listen on {host}:{port}: {reason}") from None
     bound_port = listener.getsockname()[1]
 
