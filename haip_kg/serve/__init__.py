@@ -15,8 +15,8 @@ Endpoints:
                      400 nothing readable.
   GET /              this text.
 
-Served by uvicorn (HTTP/1.1, keep-alive). Each query and evaluation runs in a forked child process, killed
-at its time limit and confined to its memory limit; `haip-kg serve --help` lists the limits.
+Served by uvicorn (HTTP/1.1, keep-alive). Each query and evaluation runs in a worker process, killed at
+its time limit and confined to its memory limit; `haip-kg serve --help` lists the limits.
 """
 
 from __future__ import annotations
@@ -59,10 +59,14 @@ def bind(host: str, port: int, limits: Limits) -> socket.socket:
 def run(listener: socket.socket, cohort: list[str], limits: Limits, ready: Callable[[], None]) -> None:
     """Load everything, call `ready`, then serve on `listener` until interrupted."""
     from . import app, server
+    from .child import Workers
     from .sparql import check
 
     evaluate.warm_up()
-    check("ASK {}")  # builds the SPARQL parser once, before children are forked from this process
-    store = build_store(cohort)
+    check("ASK {}")  # builds the SPARQL parser once, before workers are forked from this process
+    workers = Workers(build_store(cohort), limits.max_running, limits.memory_bytes)
     ready()
-    server.serve(app.create(store, limits, __doc__ or ""), listener, limits)
+    try:
+        server.serve(app.create(workers, limits, __doc__ or ""), listener, limits)
+    finally:
+        workers.close()

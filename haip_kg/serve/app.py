@@ -7,7 +7,7 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import partial
+from typing import Any
 from urllib.parse import parse_qs
 
 import anyio
@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import child, evaluation, sparql
-from .child import Budget, Reply, text
+from . import evaluation, sparql
+from .child import Budget, Reply, Workers, text
 from .settings import Limits
 
 FORM = "application/x-www-form-urlencoded"
@@ -121,15 +121,14 @@ async def _query(request: Request, limits: Limits) -> sparql.Query:
     )
 
 
-async def _in_child(gate: Gate, work: Callable[[], Reply], budget: Budget) -> Reply:
-    async with gate.turn():
-        return await anyio.to_thread.run_sync(child.run, work, budget)
-
-
-def create(store: ox.Store, limits: Limits, description: str) -> Starlette:
+def create(workers: Workers, limits: Limits, description: str) -> Starlette:
     gate = Gate(limits.max_running, limits.queue_seconds)
-    query_budget = Budget(limits.query_seconds, limits.memory_bytes, "query", "--query-timeout")
-    evaluate_budget = Budget(limits.evaluate_seconds, limits.memory_bytes, "evaluation", "--evaluate-timeout")
+    query_budget = Budget(limits.query_seconds, "query", "--query-timeout")
+    evaluate_budget = Budget(limits.evaluate_seconds, "evaluation", "--evaluate-timeout")
+
+    async def in_worker(work: Callable[..., Reply], args: tuple[Any, ...], budget: Budget) -> Reply:
+        async with gate.turn():
+            return await workers.run(work, args, budget)
 
     async def home(request: Request) -> Response:
         if request.method == "OPTIONS":
@@ -141,8 +140,7 @@ def create(store: ox.Store, limits: Limits, description: str) -> Starlette:
             return Response(status_code=204, headers={"Allow": "GET, HEAD, POST, OPTIONS"})
         try:
             asked = await _query(request, limits)
-            work = partial(sparql.answer, store, asked, limits.max_results)
-            return _response(await _in_child(gate, work, query_budget))
+            return _response(await in_worker(sparql.answer, (asked, limits.max_results), query_budget))
         except Refused as refused:
             return _response(refused.reply)
 
@@ -155,8 +153,8 @@ def create(store: ox.Store, limits: Limits, description: str) -> Starlette:
             refusal = await anyio.to_thread.run_sync(evaluation.check_body, body, media_type)
             if refusal:
                 return _response(refusal)
-            work = partial(evaluation.answer, body, media_type, limits.max_cases)
-            return _response(await _in_child(gate, work, evaluate_budget))
+            args = (body, media_type, limits.max_cases)
+            return _response(await in_worker(evaluation.answer, args, evaluate_budget))
         except Refused as refused:
             return _response(refused.reply)
 

@@ -1,22 +1,31 @@
-"""Run one request's work in a forked child process, bounded in time and in memory.
+"""Run each request's work in a worker process, bounded in time and in memory (a pebble process pool).
 
-The child starts as a copy of the server (the store and everything loaded are shared, copy-on-write), gets
-an address-space limit (RLIMIT_AS: its current size plus the request's budget), and sends its reply back
-through a pipe. The parent waits at most the time limit, then kills it. A child that runs out of memory
-fails on its own (a MemoryError, or an aborted allocation in the engine) without touching the server.
+Workers are forked from the server once everything is loaded (the store is shared, copy-on-write), each
+with an address-space limit (RLIMIT_AS: its size at start plus the memory budget), and are reused. pebble
+kills a worker whose task runs past its time limit and starts a new one; a worker that runs out of memory
+fails on its own (a MemoryError, or an aborted allocation in the engine) without touching the server, and
+every worker is replaced after `TASKS_PER_WORKER` tasks so that the memory it kept does not add up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import resource
 import signal
+import socket
+import stat
 from collections.abc import Callable
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from typing import Any
+
+import pebble
+import pyoxigraph as ox
 
 TEXT = "text/plain; charset=utf-8"
+TASKS_PER_WORKER = 200
 
 
 @dataclass(frozen=True)
@@ -34,52 +43,87 @@ def text(status: int, message: str, *headers: tuple[str, str]) -> Reply:
 @dataclass(frozen=True)
 class Budget:
     seconds: float
-    memory_bytes: int
     what: str
     """What the work is called in messages ("query", "evaluation")."""
     option: str
     """The command-line option that sets the time limit."""
 
 
-_OUT_OF_MEMORY = "out of memory"
+_store: ox.Store | None = None
+"""In a worker: the server's store (inherited when the worker is forked)."""
 
 
-def run(work: Callable[[], Reply], budget: Budget) -> Reply:
-    """The reply of `work()` run in a child process, or a 503 when it took too long or too much memory."""
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(work, budget.memory_bytes, send), daemon=True)
-    child.start()
-    send.close()
-    try:
-        if not receive.poll(budget.seconds):
+def store() -> ox.Store:
+    assert _store is not None, "store() is for worker processes"
+    return _store
+
+
+class Workers:
+    def __init__(self, served: ox.Store, processes: int, memory_bytes: int) -> None:
+        self.memory_bytes = memory_bytes
+        self._pool = pebble.ProcessPool(
+            max_workers=processes,
+            max_tasks=TASKS_PER_WORKER,
+            initializer=_start,
+            initargs=(served, memory_bytes),
+            context=multiprocessing.get_context("fork"),
+        )
+
+    async def run(self, work: Callable[..., Reply], args: tuple[Any, ...], budget: Budget) -> Reply:
+        """The reply of `work(*args)` in a worker, or a 503 when it took too long or too much memory."""
+        future = self._pool.schedule(work, args=args, timeout=budget.seconds)
+        try:
+            return await asyncio.wrap_future(future)
+        except TimeoutError:
             return text(
                 503, f"the {budget.what} exceeded the time limit of {budget.seconds:g} s ({budget.option})"
             )
-        try:
-            reply = receive.recv()
-        except (EOFError, OSError):
-            reply = None
-    finally:
-        receive.close()
-        child.kill()
-        child.join(5)
-    if isinstance(reply, Reply):
-        return reply
-    if reply == _OUT_OF_MEMORY or child.exitcode == -signal.SIGABRT:
-        mib = budget.memory_bytes // 2**20
+        except MemoryError:
+            return self._out_of_memory(budget)
+        except pebble.ProcessExpired as error:
+            if error.exitcode == -signal.SIGABRT:  # the engine aborts on a failed allocation
+                return self._out_of_memory(budget)
+            return text(400, f"the {budget.what} could not be run (its process ended with {error.exitcode})")
+        except CancelledError:
+            return text(503, "the server is stopping")
+
+    def _out_of_memory(self, budget: Budget) -> Reply:
+        mib = self.memory_bytes // 2**20
         return text(503, f"the {budget.what} was stopped: it needed more than its memory limit of {mib} MiB")
-    return text(400, f"the {budget.what} could not be run (its process ended with code {child.exitcode})")
+
+    def close(self) -> None:
+        self._pool.stop()  # type: ignore[no-untyped-call]
+        self._pool.join()
 
 
-def _child(work: Callable[[], Reply], memory_bytes: int, send: Connection) -> None:
+def _start(served: ox.Store, memory_bytes: int) -> None:
+    global _store
+    _store = served
     # The engine prints its own message before aborting on a failed allocation: keep it out of the log.
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    _close_network_sockets()
     _limit_memory(memory_bytes)
+
+
+def _close_network_sockets() -> None:
+    """A worker forked while the server has connections open inherits them (and the listening socket):
+    close its copies, so that a connection the server closes is closed for the client. A worker needs no
+    network socket (pebble talks to it over a Unix socket pair, which stays)."""
     try:
-        send.send(work())
-    except MemoryError:
-        send.send(_OUT_OF_MEMORY)
+        descriptors = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for descriptor in descriptors:
+        try:
+            if not stat.S_ISSOCK(os.fstat(descriptor).st_mode):
+                continue
+            inherited = socket.socket(fileno=descriptor)
+        except OSError:
+            continue
+        if inherited.family in (socket.AF_INET, socket.AF_INET6):
+            inherited.close()
+        else:
+            inherited.detach()
 
 
 def _limit_memory(extra_bytes: int) -> None:

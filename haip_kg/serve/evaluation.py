@@ -2,7 +2,7 @@
 
 Status: 200 every case decided; 422 some case refused (its error record says why); 400 nothing readable.
 The body's size is capped while it is read (app.py) and JSON's depth and size are checked before any
-parser runs (`check_body`, in the server); reading and deciding run in the forked child (child.py).
+parser runs (`check_body`, in the server); reading and deciding run in a worker process (child.py).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def check_body(body: bytes, content_type: str) -> Reply | None:
 
 
 def answer(body: bytes, content_type: str, max_cases: int) -> Reply:
-    """Run in the child: read the cases, decide them, and return the records."""
+    """Run in a worker (child.py): read the cases, decide them, and return the records."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"request{_suffix(content_type)}"
         path.write_bytes(body)

@@ -4,7 +4,7 @@ client's `Accept` header prefers (https://www.w3.org/TR/sparql11-protocol/).
 A query is parsed with rdflib's SPARQL 1.1 parser before Oxigraph sees it. What the parse shows decides:
 an update is refused (403), so is a `SERVICE` anywhere in the query (sub-selects, `OPTIONAL`, `EXISTS`...:
 this endpoint never makes an outbound request), and a query rdflib cannot parse is refused (400) rather
-than run unchecked. All of this runs in the forked child (child.py), within the query's time and memory.
+than run unchecked. All of this runs in a worker process (child.py), within the query's time and memory.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
 from rdflib.plugins.sparql.parserutils import CompValue
 
 from ..namespaces import PREFIXES
-from .child import Reply, text
+from .child import Reply, store, text
 
 SOLUTIONS: dict[str, ox.QueryResultsFormat] = {
     # In increasing order of preference (mimeparse breaks ties with the later one): JSON by default.
@@ -95,8 +95,8 @@ def _first_line(error: BaseException) -> str:
     return (str(error).splitlines() or [type(error).__name__])[0][:300]
 
 
-def answer(store: ox.Store, query: Query, max_results: int) -> Reply:
-    """Run in the child: check, negotiate, run and serialize."""
+def answer(query: Query, max_results: int) -> Reply:
+    """Run in a worker (child.py): check, negotiate, run and serialize."""
     checked = check(query.text)
     if isinstance(checked, Reply):
         return checked
@@ -107,7 +107,7 @@ def answer(store: ox.Store, query: Query, max_results: int) -> Reply:
         kind = "CONSTRUCT and DESCRIBE graphs" if form in GRAPH_FORMS else "SELECT and ASK results"
         return text(406, f"no acceptable format: {kind} are served as {', '.join(reversed(offered))}")
     try:
-        result = store.query(query.text, **_dataset(query, own_dataset))
+        result = store().query(query.text, **_dataset(query, own_dataset))
         if isinstance(result, ox.QueryBoolean):
             body = result.serialize(format=SOLUTIONS[media]) or b""
         elif isinstance(result, ox.QuerySolutions):
