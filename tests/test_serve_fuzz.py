@@ -172,6 +172,15 @@ def test_random_requests_never_get_a_500(
 
 
 @settings(derandomize=True, max_examples=60, deadline=None)
+@given(accept=st.sampled_from(ACCEPTS) | header_text, query=st.sampled_from(QUERIES[:5]))
+def test_any_accept_header_gets_a_format_or_406(server: Served, accept: str, query: str) -> None:
+    target = "/sparql?" + urllib.parse.urlencode({"query": query})
+    status, body = send(server, "GET", target, {"Accept": accept}, b"")
+    assert status in (200, 406), (status, accept, body)
+    healthy(server)
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
 @given(
     raw=st.one_of(
         st.binary(max_size=3000),
