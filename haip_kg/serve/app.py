@@ -46,7 +46,10 @@ class Gate:
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         try:
-            await asyncio.wait_for(self._slots.acquire(), self._wait)
+            if self._slots.locked():  # (a free slot is taken at once, even with no time to wait)
+                await asyncio.wait_for(self._slots.acquire(), self._wait)
+            else:
+                await self._slots.acquire()
         except TimeoutError:
             retry = str(max(1, math.ceil(self._wait)))
             raise Refused(text(503, "the server is busy: try again later", ("Retry-After", retry))) from None
