@@ -37,6 +37,8 @@ def server() -> Iterator[Served]:
         "0.5",
         "--evaluate-timeout",
         "0.3",
+        "--max-connections",
+        "4",
     ) as served:
         yield served
 
@@ -115,6 +117,19 @@ def test_over_the_cap_on_running_queries_is_503_with_retry_after(server: Served)
     heavy.join()
     assert (status, headers.get("retry-after")) == (503, "1") and b"busy" in body
     assert answers == [503]
+    assert still_serving(server)
+
+
+def test_over_the_cap_on_connections_is_503(server: Served) -> None:
+    held = [connect(server) for _ in range(4)]
+    try:
+        time.sleep(0.2)
+        status, _, body = request(query_url(server, "ASK {}"))
+        assert status == 503 and b"Service Unavailable" in body
+    finally:
+        for connection in held:
+            connection.close()
+    time.sleep(0.2)
     assert still_serving(server)
 
 
