@@ -368,7 +368,6 @@ def owner_index(cases: Sequence[tuple[int, Sequence[tuple[Node, Node, Node]]]]) 
 
 # --- native RDF against the vocabulary (queries/input/) ------------------------------------------------
 
-_INPUT_GRAPH = ox.NamedNode("https://w3id.org/haip/graph/input")
 _ONTOLOGY_GRAPH = ox.NamedNode("https://w3id.org/haip/graph/ontology")
 
 
@@ -407,13 +406,8 @@ def vocabulary_findings(
     vocabulary (queries/input/). Findings by case index; the key is the property (haip:progresed)."""
     if not cases:
         return {}
-    store = ox.Store()
+    store = data_store(document for _i, _triples, document in cases)
     store.extend(_ontology_quads())
-    for _i, _triples, document in cases:
-        store.extend(
-            ox.Quad(t.subject, t.predicate, t.object, _INPUT_GRAPH)
-            for t in ox.parse(document, format=ox.RdfFormat.N_TRIPLES, rename_blank_nodes=False)
-        )
     owner = owner_index([(i, triples) for i, triples, _d in cases])
     linked = {o: (s, p) for _i, triples, _d in cases for s, p, o in triples if p != RDF.type}
     out: dict[int, list[Finding]] = defaultdict(list)
