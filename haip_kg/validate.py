@@ -32,7 +32,7 @@ from typing import Literal as Literal_
 import pyoxigraph as ox
 import pyshacl
 import pyshacl_turbo
-from rdflib import OWL, RDF, Graph, Literal, URIRef
+from rdflib import OWL, RDF, RDFS, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from . import casesheet, engine, resources
@@ -369,6 +369,7 @@ def owner_index(cases: Sequence[tuple[int, Sequence[tuple[Node, Node, Node]]]]) 
 # --- native RDF against the vocabulary (queries/input/) ------------------------------------------------
 
 _ONTOLOGY_GRAPH = ox.NamedNode("https://w3id.org/haip/graph/ontology")
+_CLOSURE_GRAPH = ox.NamedNode("https://w3id.org/haip/graph/ontology-closure")
 
 
 @cache
@@ -379,10 +380,21 @@ def _vocabulary_checks() -> tuple[tuple[str, str], ...]:
 
 @cache
 def _ontology_quads() -> tuple[ox.Quad, ...]:
-    """The ontology (ontology/haip.ttl) as quads in the graph the checks read it from."""
+    """The ontology (ontology/haip.ttl) as quads in the graph the checks read it from, and its subclass
+    closure (each class rdfs:subClassOf itself and every superclass: one lookup per node instead of a
+    property path per triple, about twice as fast) in another."""
+    tbox = engine.tbox_graph()
+    classes = {*tbox.subjects(RDF.type, OWL.Class), *tbox.subjects(RDFS.subClassOf, None)}
+    closure = [
+        (c, RDFS.subClassOf, s)
+        for c in classes
+        if isinstance(c, URIRef)
+        for s in tbox.transitive_objects(c, RDFS.subClassOf)
+    ]
     return tuple(
-        ox.Quad(q.subject, q.predicate, q.object, _ONTOLOGY_GRAPH)
-        for q in ox.parse(path=str(resources.tbox_file()), format=ox.RdfFormat.TURTLE)
+        ox.Quad(engine.to_ox(s), engine.to_ox(p), engine.to_ox(o), graph)  # type: ignore[arg-type]
+        for graph, triples in ((_ONTOLOGY_GRAPH, tbox), (_CLOSURE_GRAPH, closure))
+        for s, p, o in triples
     )
 
 

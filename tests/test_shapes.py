@@ -332,6 +332,10 @@ def test_a_batch_stating_subclasses_is_validated_whole(tmp_path: Path) -> None:
     whole, by_description = _both_ways(cases)
     assert by_description == whole
     assert [f.key for found in whole.values() for f in found] == ["primary_site"]
+    # the vocabulary checks follow the case's subclass axiom too: the tumour is a haip:PrimaryTumour, and
+    # only haip:Liver (not an individual of the ontology: haip:LiverSite is) is out of range
+    described = [(0, cases[0].triples, engine.ntriples_of(cases[0].triples))]
+    assert [f.key for f in validate.vocabulary_findings(described)[0]] == ["haip:primarySite"]
 
 
 @pytest.mark.parametrize(
