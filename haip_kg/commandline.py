@@ -91,11 +91,14 @@ def run(work: Callable[[], None], output: str) -> None:
     """Run `work`, turning every way it can fail into one line on stderr and the documented exit code."""
     from .endpoint import EndpointError
     from .evaluate import RunFailed
+    from .report import KnowledgeBaseError
 
     try:
         work()
     except (EndpointError, RunFailed) as error:
         _fail(str(error))
+    except KnowledgeBaseError as error:
+        _fail(f"the knowledge base cannot be used: {error}")
     except KeyboardInterrupt:
         _fail("interrupted; the output is incomplete", EXIT_INTERRUPTED)
     except BrokenPipeError:

@@ -111,6 +111,9 @@ def decide_cases(
         node_keys.update(case.node_keys)
     store = validate.data_store(data.values())
     findings = validate.batch_findings([(i, case.triples, data[i]) for i, case in readable], node_keys, store)
+    native = [(i, case.triples, data[i]) for i, case in readable if not case.converted]
+    if native:  # checked against the vocabulary too (a case sheet cannot fail these checks)
+        findings = validate.combine(findings, validate.vocabulary_findings(native))
     refused: dict[int, list[InputError]] = {
         i: list(dict.fromkeys(InputError(f.key, f.message) for f in found if f.severity == "violation"))
         for i, found in findings.items()
@@ -142,7 +145,7 @@ def decide_cases(
                 **records[patient],
                 "validation": {"conforms": True, "results": results},
                 "source": source or case.source,
-                "consensus": dict(report.SOURCE),
+                "consensus": report.consensus(),
             }
         outcomes.append(Outcome(case.source, case.position, case.case_id, record))
     return Batch(outcomes, decisions)
@@ -156,6 +159,8 @@ def warm_up() -> None:
         engine.rules(stage)
     casesheet.mapping()
     validate.prepare()
+    report.statements()
+    report.consensus()
 
 
 def tune_for_throughput() -> None:
