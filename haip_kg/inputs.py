@@ -9,7 +9,7 @@ import io
 import json
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
@@ -358,7 +358,8 @@ def cases_in_store(store: ox.Store, source: str) -> Iterator[Case]:
             )
             continue
         triples = tuple(
-            (engine.from_ox(s), engine.from_ox(p), engine.from_ox(o)) for s, p, o in reachable(store, patient)
+            (engine.from_ox(s), engine.from_ox(p), engine.from_ox(o))
+            for s, p, o in skolemized(patient, reachable(store, patient))
         )
         yield Case(source, position, case_id, URIRef(patient.value), triples)
 
@@ -380,3 +381,30 @@ def reachable(store: ox.Store, start: ox.NamedNode) -> Iterator[tuple[Any, Any, 
             if isinstance(node, ox.NamedNode | ox.BlankNode) and node not in seen:
                 seen.add(node)
                 todo.append(node)
+
+
+SKOLEM_PATH = "/.well-known/genid/"
+"""Blank nodes below a patient are named <patient IRI>/.well-known/genid/<label> (see skolemized)."""
+
+
+def skolemized(
+    patient: ox.NamedNode, triples: Iterable[tuple[Any, Any, Any]]
+) -> Iterator[tuple[Any, Any, Any]]:
+    """The triples with every blank node replaced by a Skolem IRI (RDF 1.1 Concepts, section 3.5), so
+    that the rules can name what they derive from any node. The labels are those of W3C RDF Dataset
+    Canonicalization (RDFC-1.0) of the patient's triples: they follow from the triples alone, not from
+    their order, the file's blank node labels or the run, and two identical nodes (two identical regimen
+    courses) keep two names. Each IRI is under the patient's IRI: a blank node reached from two patients
+    becomes one node for each."""
+    dataset = ox.Dataset(ox.Quad(s, p, o) for s, p, o in triples)
+    if not any(isinstance(q.subject, ox.BlankNode) or isinstance(q.object, ox.BlankNode) for q in dataset):
+        yield from ((q.subject, q.predicate, q.object) for q in dataset)
+        return
+    dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
+    prefix = patient.value + SKOLEM_PATH
+
+    def named(term: Any) -> Any:
+        return ox.NamedNode(prefix + term.value) if isinstance(term, ox.BlankNode) else term
+
+    for q in dataset:
+        yield named(q.subject), q.predicate, named(q.object)
