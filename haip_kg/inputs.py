@@ -337,7 +337,7 @@ _IDENTIFIER = ox.NamedNode(str(DCTERMS.identifier))
 
 def cases_in_store(store: ox.Store, source: str) -> Iterator[Case]:
     """Every haip:Patient in the default graph of an Oxigraph store, in IRI order, as a Case holding the
-    triples reachable from it (stopping at other patients)."""
+    triples reachable from it (stopping at other patients), its blank nodes named by Skolem IRIs."""
     graph = ox.DefaultGraph()
     patients = sorted(
         (q.subject for q in store.quads_for_pattern(None, _TYPE, _PATIENT, graph)), key=lambda t: str(t)

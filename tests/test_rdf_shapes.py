@@ -175,7 +175,7 @@ TRIED: Counter[str] = Counter()
 
 @settings(
     derandomize=True,
-    max_examples=6,
+    max_examples=12,
     deadline=None,
     phases=[Phase.explicit, Phase.generate],  # a seed does not shrink: report the first failure
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
