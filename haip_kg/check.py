@@ -1,4 +1,7 @@
-"""`haip-kg check`: the knowledge base is consistent (HermiT), complete (kb shapes) and clean (QC queries)."""
+"""`haip-kg check`: the knowledge base is consistent (HermiT), complete (kb shapes) and clean (QC queries).
+
+Every QC query runs in both rdflib and Oxigraph: a query whose engines disagree fails the check, so a
+defect cannot pass unseen because one engine reads the query differently."""
 
 from __future__ import annotations
 
@@ -6,10 +9,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyoxigraph as ox
 from pyshacl import validate as shacl_validate
-from rdflib import OWL, Graph
+from rdflib import OWL, RDF, BNode, Graph, Literal, URIRef
+from rdflib.namespace import NamespaceManager
+from rdflib.query import ResultRow
+from rdflib.term import Node
 
 from . import resources
+from .namespaces import PREFIXES, SH
 
 
 @dataclass(frozen=True)
@@ -19,11 +27,32 @@ class CheckResult:
     details: tuple[str, ...] = ()
 
 
+Row = tuple[str, ...]
+
+
 def knowledge_base() -> Graph:
     graph = Graph()
     for path in resources.ontology_files():
         graph.parse(path, format="turtle")
     return graph
+
+
+def _namespaces() -> NamespaceManager:
+    manager = NamespaceManager(Graph(), bind_namespaces="none")
+    for prefix, namespace in PREFIXES.items():
+        manager.bind(prefix, namespace)
+    return manager
+
+
+def _text(term: Node | None, namespaces: NamespaceManager) -> str:
+    """A term as a reader wants it: an IRI compacted (haip:S6), a literal's text, a blank node as []."""
+    if term is None:
+        return "-"
+    if isinstance(term, URIRef):
+        return term.n3(namespaces)
+    if isinstance(term, BNode):
+        return "[]"
+    return str(term)
 
 
 def hermit_consistency(extra: Graph | None = None) -> CheckResult:
@@ -52,30 +81,86 @@ def hermit_consistency(extra: Graph | None = None) -> CheckResult:
     return CheckResult(name, not unsatisfiable, tuple(f"unsatisfiable class {c}" for c in unsatisfiable))
 
 
-def kb_shapes() -> CheckResult:
-    conforms, _graph, text = shacl_validate(
-        knowledge_base(),
+def kb_shapes(graph: Graph | None = None) -> CheckResult:
+    """The knowledge base (`graph`, default the installed one) against shapes/kb.shapes.ttl: one line per
+    problem, "subject property: message", sorted."""
+    conforms, report, _text_report = shacl_validate(
+        knowledge_base() if graph is None else graph,
         shacl_graph=Graph().parse(resources.kb_shapes_file(), format="turtle"),
         inference="none",
     )
-    return CheckResult(
-        "knowledge-base shapes (shapes/kb.shapes.ttl)", bool(conforms), () if conforms else (str(text),)
+    namespaces = _namespaces()
+    details = sorted(
+        {
+            f"{_text(report.value(r, SH.focusNode), namespaces)} "
+            f"{_text(report.value(r, SH.resultPath), namespaces)}: "
+            f"{_text(report.value(r, SH.resultMessage), namespaces)}"
+            for r in report.subjects(RDF.type, SH.ValidationResult)
+        }
     )
+    return CheckResult("knowledge-base shapes (shapes/kb.shapes.ttl)", bool(conforms), tuple(details))
 
 
-def qc_queries() -> list[CheckResult]:
-    graph = knowledge_base()
-    out = []
-    for path in resources.qc_files():
-        result = graph.query(path.read_text(encoding="utf-8"))
-        rows = [row.asdict() for row in result]  # type: ignore[union-attr]
-        details = tuple(" ".join(str(v) for v in row.values()) for row in rows)
-        out.append(CheckResult(f"QC {path.name}", not rows, details))
-    return out
+def rdflib_rows(query: str, graph: Graph) -> list[Row]:
+    """The rows of a SELECT query run by rdflib over `graph`, as text (see _text), sorted."""
+    namespaces = _namespaces()
+    rows = []
+    for row in graph.query(query):
+        assert isinstance(row, ResultRow), "a QC query is a SELECT query"
+        rows.append(tuple(_text(term, namespaces) for term in row))
+    return sorted(rows)
+
+
+def oxigraph_rows(query: str, store: ox.Store) -> list[Row]:
+    """The rows of a SELECT query run by Oxigraph over `store`, as text (see _text), sorted."""
+    namespaces = _namespaces()
+    solutions = store.query(query)
+    assert isinstance(solutions, ox.QuerySolutions), "a QC query is a SELECT query"
+    names = [v.value for v in solutions.variables]
+    return sorted(tuple(_text(_rdflib(row[name]), namespaces) for name in names) for row in solutions)
+
+
+def _rdflib(term: ox.NamedNode | ox.BlankNode | ox.Literal | None) -> Node | None:
+    if term is None:
+        return None
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    return Literal(term.value)
+
+
+def oxigraph_store(graph: Graph) -> ox.Store:
+    store = ox.Store()
+    store.load(graph.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
+    return store
+
+
+def qc_queries(graph: Graph | None = None) -> list[CheckResult]:
+    """Each QC query (queries/qc/*-violation.rq) over the knowledge base (`graph`, default the installed
+    one), in rdflib and in Oxigraph: it passes when both return no row."""
+    graph = knowledge_base() if graph is None else graph
+    store = oxigraph_store(graph)
+    return [qc_query(path, graph, store) for path in resources.qc_files()]
+
+
+def qc_query(path: Path, graph: Graph, store: ox.Store) -> CheckResult:
+    """One QC query over the same knowledge base in rdflib (`graph`) and Oxigraph (`store`): its rows,
+    one per line, and whether the engines disagree."""
+    text = path.read_text(encoding="utf-8")
+    by_rdflib, by_oxigraph = rdflib_rows(text, graph), oxigraph_rows(text, store)
+    details = [" ".join(row) for row in sorted(set(by_rdflib) | set(by_oxigraph))]
+    if by_rdflib != by_oxigraph:
+        details.append(
+            f"rdflib and Oxigraph disagree ({len(by_rdflib)} and {len(by_oxigraph)} rows): "
+            "rewrite the query so both engines read it alike"
+        )
+    return CheckResult(f"QC {path.name}", not details, tuple(details))
 
 
 def run_all(with_reasoner: bool = True) -> list[CheckResult]:
-    results = [kb_shapes(), *qc_queries()]
+    graph = knowledge_base()
+    results = [kb_shapes(graph), *qc_queries(graph)]
     if with_reasoner:
         results.insert(0, hermit_consistency())
     return results

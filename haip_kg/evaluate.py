@@ -133,7 +133,7 @@ def decide_cases(
                 **records[patient],
                 "validation": {"conforms": True, "results": results},
                 "source": source or case.source,
-                "consensus": dict(report.SOURCE),
+                "consensus": report.consensus(),
             }
         outcomes.append(Outcome(case.source, case.position, case.case_id, record))
     return Batch(outcomes, decisions)
@@ -147,6 +147,8 @@ def warm_up() -> None:
         engine.rules(stage)
     casesheet.mapping()
     validate.prepare()
+    report.statements()
+    report.consensus()
 
 
 def tune_for_throughput() -> None:

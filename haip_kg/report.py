@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -13,20 +13,68 @@ import pyoxigraph as ox
 from . import engine, resources
 from .namespaces import PREFIXES
 
-STATEMENTS = ("S1", "S2", "S3a", "S3b", "S4", "S5")
-SOURCE = {
-    "doi": "10.3747/co.21.1577",
-    "citation": "Karanicolas PJ et al. Curr Oncol 2014;21(1):e129-e136",
-    "policy": "decision policy v1",
-}
-
 Record = dict[str, Any]
 TRUTH = {f"{PREFIXES['haip']}true": True, f"{PREFIXES['haip']}false": False}
 """JSON for a haip:TruthValue; haip:unknown (or no value) is null."""
 
 
+class KnowledgeBaseError(RuntimeError):
+    """The knowledge base cannot be reported from as it stands (`haip-kg check` says what is missing)."""
+
+
 def _select(store: engine.Backend, name: str) -> list[dict[str, Any]]:
     return store.select(resources.query("report", name))
+
+
+@cache
+def _knowledge_base() -> engine.Embedded:
+    """The knowledge base alone (with its OWL 2 RL closure), for what the records read from it."""
+    store = ox.Store()
+    store.load(engine.knowledge_base_ntriples(), format=ox.RdfFormat.N_TRIPLES, lenient=True)
+    return engine.Embedded(store)
+
+
+@cache
+def statements() -> tuple[str, ...]:
+    """The slugs of the knowledge base's consensus statements in output order (queries/report/statements.rq,
+    read once per process): the statements of every record, in this order."""
+    rows = _select(_knowledge_base(), "statements")
+    unordered = [row["statement"] for row in rows if row["order"] is None]
+    if unordered:
+        raise KnowledgeBaseError(
+            f"statement(s) {', '.join(unordered)} without haip:statementOrder: run `haip-kg check`"
+        )
+    return tuple(row["statement"] for row in rows)
+
+
+@cache
+def _consensus() -> tuple[tuple[str, str], ...]:
+    rows = _select(_knowledge_base(), "consensus")
+    if len(rows) != 1:
+        raise KnowledgeBaseError(
+            f"{len(rows)} sources or decision policies where one is needed: run `haip-kg check`"
+        )
+    (row,) = rows
+    return tuple((key, row[key]) for key in ("doi", "citation", "policy"))
+
+
+def consensus() -> dict[str, str]:
+    """A record's "consensus" entry: the statements' source (DOI, short citation) and the decision policy,
+    read from the knowledge base once per process (queries/report/consensus.rq); a new dict each call."""
+    return dict(_consensus())
+
+
+def _in_order(decided: dict[str, Any]) -> dict[str, Any]:
+    """`decided` (by statement slug) in the knowledge base's statement order; every statement must be
+    there (a statement the rules cannot decide is refused by `haip-kg check`, never dropped)."""
+    order = statements()
+    undecided = [s for s in order if s not in decided]
+    if undecided:
+        raise KnowledgeBaseError(
+            f"statement(s) {', '.join(undecided)} not decided (no population the rules can read): "
+            "run `haip-kg check`"
+        )
+    return {s: decided[s] for s in order}
 
 
 @lru_cache(maxsize=65536)
@@ -92,11 +140,11 @@ class _Plan:
 
     verdict: str
     conditions: tuple[str, ...]
-    statements: tuple[tuple[str, Record, frozenset[str] | None, _Links], ...]
+    statements: tuple[tuple[str, Record, bool, frozenset[str] | None, _Links], ...]
     """Per statement, in output order: its slug; its entry before the patient's part (status, met,
-    exception, overridden_by); the interpretations of the decision itself (None: none); and the fact
-    assessments it used (IRIs relative to the patient), with whether their missing keys and conflicts
-    are reported (?unsettled in explanation-links)."""
+    exception, overridden_by); whether it is undetermined; the interpretations of the decision itself
+    (None: none); and the fact assessments it used (IRIs relative to the patient), with whether their
+    missing keys and conflicts are reported (?unsettled in explanation-links)."""
 
 
 _PLANS: dict[engine.Profile, _Plan] = {}
@@ -117,9 +165,9 @@ def _plan(profile: engine.Profile, decision: engine.ProfileDecision) -> _Plan:
     if plan is not None:
         return plan
     rows = decision.rows
-    entries: dict[str, Record] = {}
+    entries: dict[str, tuple[Record, bool]] = {}
     for row in rows["statement-decisions"]:
-        entries[row["statement"]] = _statement_entry(row)
+        entries[row["statement"]] = (_statement_entry(row), bool(row["undetermined"]))
     interpretations = {
         row["statement"]: frozenset(_decoded(v) for v in row["values"].split(" "))
         for row in rows["explanation-interpretations"]
@@ -131,7 +179,10 @@ def _plan(profile: engine.Profile, decision: engine.ProfileDecision) -> _Plan:
     plan = _Plan(
         verdict,
         tuple(row["condition"] for row in rows["patient-conditions"]),
-        tuple((s, entries[s], interpretations.get(s), tuple(links[s])) for s in STATEMENTS),
+        tuple(
+            (s, entry, undetermined, interpretations.get(s), tuple(links[s]))
+            for s, (entry, undetermined) in _in_order(entries).items()
+        ),
     )
     if len(_PLANS) >= engine.MAX_PROFILES:
         _PLANS.clear()  # bounded memory
@@ -161,7 +212,7 @@ def _records_by_profile(store: engine.Profiled) -> dict[str, Record]:
     for patient, profile in store.profiles.items():
         plan = _plan(profile, store.decisions[profile])
         statements: Record = {}
-        for slug, base, decision_interpretations, links in plan.statements:
+        for slug, base, undetermined, decision_interpretations, links in plan.statements:
             entry = dict(base)
             used: set[tuple[int, str]] = set()
             interpretations = set(decision_interpretations) if decision_interpretations is not None else None
@@ -185,7 +236,7 @@ def _records_by_profile(store: engine.Profiled) -> dict[str, Record]:
                 entry["missing"] = sorted(missing)
             if conflicts:
                 entry["conflicts"] = sorted(conflicts)
-            if entry["status"] == "undetermined":
+            if undetermined:
                 entry.setdefault("missing", [])
                 entry.setdefault("conflicts", [])
             statements[slug] = entry
@@ -202,7 +253,7 @@ def _records_by_profile(store: engine.Profiled) -> dict[str, Record]:
 def _statement_entry(row: dict[str, Any]) -> Record:
     """A statement's entry from its statement-decisions row, before its reasons and explanations."""
     entry: Record = {"status": row["status"], "reasons": []}
-    if row["statement"] in ("S1", "S2") and row["status"] != "not-applicable":
+    if row["reportsMet"]:
         entry["met"] = TRUTH.get(row["met"])
     if row["exception"]:
         entry["exception"] = row["exception"]
@@ -221,8 +272,11 @@ def _assemble(read: _Explanations) -> dict[str, Record]:
             "flags": [],
             "clinical_risk_score": score,
         }
+    undetermined: set[tuple[str, str]] = set()
     for patient, row in read.statements:
         out[patient]["statements"][row["statement"]] = _statement_entry(row)
+        if row["undetermined"]:
+            undetermined.add((patient, row["statement"]))
     for (patient, statement), reasons in read.reasons.items():
         out[patient]["statements"][statement]["reasons"] = reasons
     for (patient, statement), interpretations in read.interpretations.items():
@@ -232,13 +286,13 @@ def _assemble(read: _Explanations) -> dict[str, Record]:
             values = out[patient]["statements"][statement].setdefault(kind, [])
             if value not in values:
                 values.append(value)
-    for record in out.values():
-        record["statements"] = {s: record["statements"][s] for s in STATEMENTS}
-        for statement in record["statements"].values():
+    for patient, record in out.items():
+        record["statements"] = _in_order(record["statements"])
+        for slug, statement in record["statements"].items():
             for kind in ("missing", "conflicts"):
                 if kind in statement:
                     statement[kind].sort()
-            if statement["status"] == "undetermined":
+            if (patient, slug) in undetermined:
                 statement.setdefault("missing", [])
                 statement.setdefault("conflicts", [])
     for patient, condition in read.conditions:

@@ -113,3 +113,18 @@ def test_hermit_detects_a_patient_in_disjoint_fact_classes() -> None:
     extra.add((patient, RDF.type, HAIP.ColorectalPrimaryPatient))
     extra.add((patient, RDF.type, HAIP.NonColorectalPrimaryPatient))
     assert not check.hermit_consistency(extra).passed
+
+
+LABEL_READ = re.compile(r"(?:rdfs:label|skos:prefLabel|skos:definition)\s+\?(\w+)")
+
+
+@pytest.mark.parametrize("path", QUERIES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_label_read_in_a_query_picks_the_english_one(path: Path) -> None:
+    """A label or definition in another language (say "côlon"@fr) must not repeat a reason or a message:
+    each variable a query reads rdfs:label, skos:prefLabel or skos:definition into is filtered with
+    LANGMATCHES(LANG(?v), "en") (tests/test_kb_source.py adds French labels and compares the outputs)."""
+    text = path.read_text(encoding="utf-8")
+    for variable in LABEL_READ.findall(text):
+        assert f'LANGMATCHES(LANG(?{variable}), "en")' in text, (
+            f'{path.name}: filter ?{variable} with LANGMATCHES(LANG(?{variable}), "en")'
+        )

@@ -8,7 +8,8 @@ from typing import Any
 
 from conftest import decide_sheets
 
-from haip_kg import engine, evaluate, inputs
+from haip_kg import check, engine, evaluate, inputs, report
+from haip_kg.namespaces import HAIP
 
 ODD = 'FOLFOX: 50% dose + é 漢 "q" a\tb %20 x:y'
 SHEET = {
@@ -54,3 +55,32 @@ def test_the_profile_reader_and_the_explanation_queries_agree_on_odd_text() -> N
 
     (outcome,) = evaluate.decide_cases(cases, per_patient).outcomes
     assert json.dumps(outcome.record) == json.dumps(decide_sheets([SHEET])[0])  # key order too
+
+
+def test_the_statements_and_their_order_are_the_knowledge_base_s() -> None:
+    """report.statements() is what the knowledge base says (haip:statementOrder), and what the records
+    hold, key for key; the hand-written list is the consensus's own numbering."""
+    graph = check.knowledge_base()
+    ordered = sorted(
+        (int(o), str(graph.value(s, HAIP.slug))) for s, o in graph.subject_objects(HAIP.statementOrder)
+    )
+    assert (
+        list(report.statements())
+        == [slug for _order, slug in ordered]
+        == ["S1", "S2", "S3a", "S3b", "S4", "S5"]
+    )
+    (record,) = decide_sheets([SHEET])
+    assert tuple(record["statements"]) == report.statements()
+
+
+def test_the_consensus_entry_is_read_from_the_knowledge_base() -> None:
+    (record,) = decide_sheets([SHEET])
+    assert json.dumps(record["consensus"]) == json.dumps(
+        {
+            "doi": "10.3747/co.21.1577",
+            "citation": "Karanicolas PJ et al. Curr Oncol 2014;21(1):e129-e136",
+            "policy": "decision policy v1",
+        }
+    )
+    record["consensus"]["doi"] = "changed"
+    assert report.consensus()["doi"] == "10.3747/co.21.1577"  # each record has its own copy
