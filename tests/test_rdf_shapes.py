@@ -527,3 +527,27 @@ def test_two_agreeing_therapy_histories_count_their_courses_once(tmp_path: Path)
     records = _decide_turtle(tmp_path, twice=_MDT_UNRESECTABLE + " ; " + history + " ; " + history)
     assert records["twice"]["verdict"] == "consider"
     assert records["twice"]["flags"] == []
+
+
+def test_identical_blank_subtrees_are_named_in_time_and_shared_blank_nodes_are_refused(
+    tmp_path: Path,
+) -> None:
+    """Two identical histories of ten identical courses: canonical labelling (RDFC-1.0) takes minutes on
+    this; the names here take linear time. A blank node linked from two places is refused with a message."""
+    import time
+
+    course = "[ a haip:RegimenCourse ; haip:therapySetting haip:Metastatic ; haip:progressed false ]"
+    history = f"[ a haip:SystemicTherapyHistory ; haip:hasRegimenCourse {', '.join([course] * 10)} ]"
+    path = tmp_path / "twins.ttl"
+    path.write_text(
+        _PATIENT.format(
+            id="twins", extra=_MDT_UNRESECTABLE + f" ; haip:hasSystemicTherapyHistory {history}, {history}"
+        )
+        + _PATIENT.format(id="shared", extra=_MDT_UNRESECTABLE + " ; haip:hasTreatmentPlan _:plan, _:plan2")
+        + "_:plan2 a haip:TreatmentPlan ; haip:hasTreatmentPlan _:plan .\n_:plan a haip:TreatmentPlan .\n"
+    )
+    started = time.monotonic()
+    records = _decide_files([path])
+    assert time.monotonic() - started < 20
+    assert records["twins"]["verdict"] == "acceptable"
+    assert "tree" in records["shared"]["errors"][0]["message"]
