@@ -102,6 +102,9 @@ def decide_cases(
         node_keys.update(case.node_keys)
     store = validate.data_store(data.values())
     findings = validate.batch_findings([(i, case.triples, data[i]) for i, case in readable], node_keys, store)
+    native = [(i, case.triples, data[i]) for i, case in readable if not case.converted]
+    if native:  # checked against the vocabulary too (a case sheet cannot fail these checks)
+        findings = validate.combine(findings, validate.vocabulary_findings(native))
     refused: dict[int, list[InputError]] = {
         i: list(dict.fromkeys(InputError(f.key, f.message) for f in found if f.severity == "violation"))
         for i, found in findings.items()

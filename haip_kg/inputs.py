@@ -47,6 +47,8 @@ class Case:
     triples: tuple[Triple, ...] = ()
     errors: tuple[InputError, ...] = ()
     node_keys: Mapping[Node, str] = field(default_factory=dict)
+    converted: bool = False
+    """Made from a case sheet by the converter (only the mapping's vocabulary), not read as native RDF."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ def to_case(item: Item) -> Case:
         conversion.triples,
         errors,
         conversion.node_keys,
+        converted=True,
     )
 
 

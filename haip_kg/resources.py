@@ -61,6 +61,11 @@ def qc_files() -> tuple[Path, ...]:
     return tuple(sorted(query_dir("qc").glob("*-violation.rq")))
 
 
+def input_check_files() -> tuple[Path, ...]:
+    """The checks of native RDF input against the vocabulary (queries/input/<name>.rq), by name."""
+    return tuple(sorted(query_dir("input").glob("*.rq")))
+
+
 def all_turtle_files() -> tuple[Path, ...]:
     return tuple(sorted([*root().glob("ontology/*.ttl"), *root().glob("shapes/*.ttl")]))
 

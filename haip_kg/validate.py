@@ -9,6 +9,14 @@ own triples alone (shapes_are_local), nodes with the same triples get the same f
 validates one stand-in node per description not seen before in this process (about one node in ten
 across a cohort: labs, tumours and regimens recur, patients do not). A test checks the findings equal
 those of validating the whole batch.
+
+Native RDF is also checked against the vocabulary (vocabulary_findings): the queries in queries/input/
+read the ontology and find haip: predicates and classes it does not declare, untyped nodes where its
+rdfs:domain or rdfs:range wants a typed one, literals where it wants an IRI and IRIs where it wants a
+literal. SHACL Core cannot say this without giving up the locality above (sh:class) or listing every
+predicate allowed from other vocabularies (sh:closed). Case sheets skip these checks: the converter
+writes only the mapping's declared properties on typed nodes, so they cannot fire there except on a
+value a shape already reports.
 """
 
 from __future__ import annotations
@@ -17,17 +25,18 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from difflib import get_close_matches
 from functools import cache
 from typing import Literal as Literal_
 
 import pyoxigraph as ox
 import pyshacl
 import pyshacl_turbo
-from rdflib import OWL, RDF, Graph, Literal, URIRef
+from rdflib import OWL, RDF, RDFS, Graph, Literal, URIRef
 from rdflib.term import Node
 
-from . import engine, resources
-from .namespaces import HAIP, SH
+from . import casesheet, engine, resources
+from .namespaces import HAIP, PREFIXES, SH
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,14 @@ class Finding:
     key: str | None
     message: str
     shape: str | None
+    constraint: str | None = None
+    """What was violated: a SHACL constraint component IRI, or input:<name> for queries/input/<name>.rq."""
+    source: Node | None = None
+    """The shape (in the shapes graph, often a blank node) that holds the constraint."""
+    focus: Node | None = None
+    path: Node | None = None
+    value: Node | None = None
+    """The node, property and value the finding is about (value None for a count)."""
 
 
 @cache
@@ -93,6 +110,9 @@ class _Result:
     path: Node | None
     message: str
     shape: str | None
+    constraint: str | None = None
+    source: Node | None = None
+    value: Node | None = None
 
 
 def _engine_results(data: Graph | ox.Store, engine_name: Engine) -> list[tuple[Node, _Result]]:
@@ -126,27 +146,70 @@ def _engine_results(data: Graph | ox.Store, engine_name: Engine) -> list[tuple[N
             message = f"{message} Got {str(value)!r}."
         severity = _SEVERITY.get(report.value(result, SH.resultSeverity), "violation")  # type: ignore[call-overload]
         path = report.value(result, SH.resultPath)
+        component = report.value(result, SH.sourceConstraintComponent)
+        named = str(shape) if isinstance(shape, URIRef) else None
+        checked = value if isinstance(value, Literal | URIRef) else None
         out.append(
-            (focus, _Result(severity, path, message, str(shape) if isinstance(shape, URIRef) else None))
+            (
+                focus,
+                _Result(
+                    severity, path, message, named, str(component) if component else None, shape, checked
+                ),
+            )
         )
     return out
 
 
 def _finding(result: _Result, focus: Node, node_keys: Mapping[Node, str]) -> Finding:
-    """A result in the case sheet's terms: the key of the checked property under its node's key."""
-    key = _key_names().get(result.path) if result.path is not None else None
-    prefix = node_keys.get(focus, "")
-    if key is not None and prefix and "[" in prefix:
-        key = f"{prefix}.{key.rsplit('.', 1)[-1]}"
-    elif key is not None and prefix and key in ("value", "unit", "uln"):
-        key = f"{prefix}.{key}"
-    return Finding(result.severity, key, result.message, result.shape)
+    """A result in the case sheet's terms: the key of the value checked, also in the message ({key})."""
+    key = _key(focus, result.path, node_keys) if result.path is not None else None
+    message = result.message.replace("{key}", key or "this value")
+    return Finding(
+        result.severity,
+        key,
+        message,
+        result.shape,
+        result.constraint,
+        result.source,
+        focus,
+        result.path,
+        result.value,
+    )
+
+
+def _key(node: Node, path: Node, node_keys: Mapping[Node, str]) -> str:
+    """The key of a node's value: for a node the converter made, the case-sheet key path it wrote the
+    value from (systemic_lines[1].setting, bilirubin_total.uln, centre_nursing, histology); else the key
+    the shapes name for the property (haip:forKey), else the property itself (haip:courseIndex)."""
+    node_path = node_keys.get(node)
+    if node_path:
+        table = casesheet.mapping()
+        base = node_path.split("[", 1)[0]
+        if base in table.sub_keys:  # an object or an item of an object list: its field
+            field = next((k for k in table.sub_keys[base].values() if k.prop == path), None)
+            if field is not None:
+                return f"{node_path}.{field.name}"
+        elif base in table.keys:  # a node of scalar keys: the key of this property on this node
+            template = table.keys[base].node
+            scalar = next((k for k in table.keys.values() if k.node == template and k.prop == path), None)
+            if scalar is not None:
+                return scalar.name
+    return _key_names().get(path) or _curie(path)
+
+
+def _curie(term: Node) -> str:
+    """A term as prefix:name where a declared prefix fits (haip:courseIndex), else the term itself."""
+    text = str(term)
+    for prefix, base in sorted(PREFIXES.items(), key=lambda item: -len(item[1])):
+        if text.startswith(base) and "/" not in text[len(base) :] and "#" not in text[len(base) :]:
+            return f"{prefix}:{text[len(base) :]}"
+    return text
 
 
 def _in_order(found: Mapping[int, list[Finding]]) -> dict[int, list[Finding]]:
     """Each case's findings in a stable order: by key, then message."""
     return {
-        i: sorted(f, key=lambda f: (f.key or "", f.message, f.severity, f.shape or ""))
+        i: sorted(f, key=lambda f: (f.key or "", f.message, f.severity, f.shape or "", f.constraint or ""))
         for i, f in found.items()
     }
 
@@ -301,3 +364,109 @@ def batch_findings(
 def owner_index(cases: Sequence[tuple[int, Sequence[tuple[Node, Node, Node]]]]) -> dict[Node, int]:
     """Which case each subject belongs to."""
     return {s: index for index, triples in cases for s, _p, _o in triples}
+
+
+# --- native RDF against the vocabulary (queries/input/) ------------------------------------------------
+
+_ONTOLOGY_GRAPH = ox.NamedNode("https://w3id.org/haip/graph/ontology")
+_CLOSURE_GRAPH = ox.NamedNode("https://w3id.org/haip/graph/ontology-closure")
+
+
+@cache
+def _vocabulary_checks() -> tuple[tuple[str, str], ...]:
+    """(name, query text) of each check in queries/input/, by name."""
+    return tuple((path.stem, path.read_text(encoding="utf-8")) for path in resources.input_check_files())
+
+
+@cache
+def _ontology_quads() -> tuple[ox.Quad, ...]:
+    """The ontology (ontology/haip.ttl) as quads in the graph the checks read it from, and its subclass
+    closure (each class rdfs:subClassOf itself and every superclass: one lookup per node instead of a
+    property path per triple, about twice as fast) in another."""
+    tbox = engine.tbox_graph()
+    classes = {*tbox.subjects(RDF.type, OWL.Class), *tbox.subjects(RDFS.subClassOf, None)}
+    closure = [
+        (c, RDFS.subClassOf, s)
+        for c in classes
+        if isinstance(c, URIRef)
+        for s in tbox.transitive_objects(c, RDFS.subClassOf)
+    ]
+    return tuple(
+        ox.Quad(engine.to_ox(s), engine.to_ox(p), engine.to_ox(o), graph)  # type: ignore[arg-type]
+        for graph, triples in ((_ONTOLOGY_GRAPH, tbox), (_CLOSURE_GRAPH, closure))
+        for s, p, o in triples
+    )
+
+
+@cache
+def _declared() -> dict[str, tuple[str, ...]]:
+    """The haip: properties and classes the ontology declares, as haip:name, for "did you mean"."""
+    tbox = engine.tbox_graph()
+    kinds = {"property": (OWL.ObjectProperty, OWL.DatatypeProperty), "class": (OWL.Class,)}
+    return {
+        kind: tuple(
+            sorted({_curie(s) for t in types for s in tbox.subjects(RDF.type, t) if str(s).startswith(HAIP)})
+        )
+        for kind, types in kinds.items()
+    }
+
+
+def vocabulary_findings(
+    cases: Sequence[tuple[int, Sequence[tuple[Node, Node, Node]], bytes]],
+) -> dict[int, list[Finding]]:
+    """Check native RDF cases, (index, triples, the same triples as N-Triples) each, against the haip
+    vocabulary (queries/input/). Findings by case index; the key is the property (haip:progresed)."""
+    if not cases:
+        return {}
+    store = data_store(document for _i, _triples, document in cases)
+    store.extend(_ontology_quads())
+    owner = owner_index([(i, triples) for i, triples, _d in cases])
+    linked = {o: (s, p) for _i, triples, _d in cases for s, p, o in triples if p != RDF.type}
+    out: dict[int, list[Finding]] = defaultdict(list)
+    for name, query in _vocabulary_checks():
+        for row in store.query(query):  # type: ignore[union-attr]
+            node, prop, value = (engine.from_ox(row[v]) for v in ("node", "property", "value"))
+            unknown = value if prop == RDF.type else prop
+            kind = "class" if prop == RDF.type else "property"
+            close = get_close_matches(_curie(unknown), _declared()[kind], n=1)
+            message = (
+                str(row["message"].value)
+                .replace("{node}", _label(node, linked))
+                .replace("{value}", _label(value, linked))
+                .replace("{suggestion}", f" (did you mean {close[0]}?)" if close else "")
+            )
+            finding = Finding(
+                "violation", _curie(prop), message, None, f"input:{name}", None, node, prop, value
+            )
+            out[owner[node]].append(finding)
+    return _in_order(out)
+
+
+def _label(term: Node, linked: Mapping[Node, tuple[Node, Node]]) -> str:
+    """A term as a message names it: <iri> (haip:Name for the vocabulary's), a literal quoted, a blank
+    node by the path that reaches it from the nearest IRI (<patient> haip:hasX/haip:hasY)."""
+    if isinstance(term, Literal):
+        return repr(str(term))
+    if isinstance(term, URIRef) and "/.well-known/genid/" not in term:
+        return _curie(term) if term.startswith(HAIP) else f"<{term}>"
+    path: list[str] = []
+    while term in linked and len(path) < 8 and not (isinstance(term, URIRef) and path):
+        term, predicate = linked[term]
+        path.insert(0, _curie(predicate))
+        if isinstance(term, URIRef) and "/.well-known/genid/" not in term:
+            return f"the node reached from <{term}> by {'/'.join(path)}"
+    return "a blank node"
+
+
+def combine(
+    shapes: Mapping[int, list[Finding]], vocabulary: Mapping[int, list[Finding]]
+) -> dict[int, list[Finding]]:
+    """Findings of the shapes and of the vocabulary checks, one per bad value: a shape finding about the
+    same node, property and value as a vocabulary finding is left out (the vocabulary finding says in the
+    terms of RDF what is wrong with the value)."""
+    out: dict[int, list[Finding]] = {}
+    for i in {*shapes, *vocabulary}:
+        said = {(v.focus, v.path, v.value) for v in vocabulary.get(i, [])}
+        kept = [f for f in shapes.get(i, []) if (f.focus, f.path, f.value) not in said]
+        out[i] = kept + list(vocabulary.get(i, []))
+    return _in_order(out)
