@@ -216,6 +216,50 @@ def evaluate(
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("turtle", "nt", "jsonld")),
+    default="turtle",
+    show_default=True,
+    help="RDF syntax of the output.",
+)
+@click.option("-o", "--output", type=click.File("wb"), default="-", help="Output file ('-': stdout).")
+@click.option("-q", "--quiet", is_flag=True, help="No per-case messages on stderr.")
+def convert(paths: tuple[str, ...], fmt: str, output: IO[bytes], quiet: bool) -> None:
+    """Write the RDF that the case sheets in PATHS become (the input of in-place mode: load it into a store's
+    named graph, then run `evaluate --endpoint`). Cases that `evaluate` would refuse are reported on stderr
+    and left out."""
+    from . import convert as conversion
+
+    counts = {"converted": 0, "refused": 0, "unreadable": 0}
+
+    def counted() -> Iterator[conversion.Converted]:
+        for batch in conversion.convert(_items(paths)):
+            for outcome in batch.outcomes:
+                if outcome.refused:
+                    counts["refused"] += 1
+                    counts["unreadable"] += outcome.unreadable_file
+                    if not quiet:
+                        where = outcome.source + (f" case {outcome.case_id!r}" if outcome.case_id else "")
+                        for error in outcome.record["errors"]:
+                            click.echo(
+                                f"refused: {where}: {error['key'] or '-'}: {error['message']}", err=True
+                            )
+                else:
+                    counts["converted"] += 1
+            yield batch
+
+    conversion.write(counted(), fmt, output)
+    if not quiet:
+        click.echo(f"haip-kg: {counts['converted']} converted, {counts['refused']} refused", err=True)
+    if counts["converted"] == 0 and counts["refused"] == counts["unreadable"]:
+        sys.exit(2)
+    sys.exit(1 if counts["refused"] else 0)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
 def validate(paths: tuple[str, ...]) -> None:
     """Check cases against the input contract (SHACL) and report findings per case, without deciding."""
     from . import evaluate as evaluation

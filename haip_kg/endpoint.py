@@ -217,7 +217,9 @@ def evaluate_in_place(
     The data graph is read once (Graph Store Protocol GET, streamed into a local Oxigraph store, on disk
     for large graphs) so that the input contract can be checked on the client. Each partition's patients
     are copied into a partition graph of the store; the rules then run in the store over that graph plus
-    the knowledge-base graph and the partition's own work graph.
+    the knowledge-base graph and the partition's own work graph. Blank nodes of the data graph are read as
+    in embedded mode (Skolem IRIs under each patient's IRI, inputs.skolemized), so the partition graphs hold
+    none and the decisions equal those of the same triples decided embedded.
     """
     source = f"{remote.query_url} <{data_graph}>"
     slots = 2 * max(1, workers)

@@ -5,13 +5,14 @@ or case that cannot be read becomes a `Case` that carries its errors, so that no
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
@@ -420,7 +421,7 @@ _IDENTIFIER = ox.NamedNode(str(DCTERMS.identifier))
 
 def cases_in_store(store: ox.Store, source: str) -> Iterator[Case]:
     """Every haip:Patient in the default graph of an Oxigraph store, in IRI order, as a Case holding the
-    triples reachable from it (stopping at other patients)."""
+    triples reachable from it (stopping at other patients), its blank nodes named by Skolem IRIs."""
     graph = ox.DefaultGraph()
     patients = sorted(
         (q.subject for q in store.quads_for_pattern(None, _TYPE, _PATIENT, graph)), key=lambda t: str(t)
@@ -440,9 +441,12 @@ def cases_in_store(store: ox.Store, source: str) -> Iterator[Case]:
                 errors=(InputError(None, "a patient must be named by an IRI, not a blank node"),),
             )
             continue
-        triples = tuple(
-            (engine.from_ox(s), engine.from_ox(p), engine.from_ox(o)) for s, p, o in reachable(store, patient)
-        )
+        try:
+            named = skolemized(patient, reachable(store, patient))
+        except BlankNodeShapeError as error:
+            yield Case(source, position, case_id, None, errors=(InputError(None, str(error)),))
+            continue
+        triples = tuple((engine.from_ox(s), engine.from_ox(p), engine.from_ox(o)) for s, p, o in named)
         yield Case(source, position, case_id, URIRef(patient.value), triples)
 
 
@@ -463,3 +467,72 @@ def reachable(store: ox.Store, start: ox.NamedNode) -> Iterator[tuple[Any, Any, 
             if isinstance(node, ox.NamedNode | ox.BlankNode) and node not in seen:
                 seen.add(node)
                 todo.append(node)
+
+
+SKOLEM_PATH = "/.well-known/genid/"
+"""Blank nodes below a patient are named <patient IRI>/.well-known/genid/<name> (see skolemized)."""
+
+
+class BlankNodeShapeError(ValueError):
+    """The blank nodes below a patient do not form a tree."""
+
+
+def skolemized(patient: ox.NamedNode, triples: Iterable[tuple[Any, Any, Any]]) -> list[tuple[Any, Any, Any]]:
+    """The triples with every blank node replaced by a Skolem IRI (RDF 1.1 Concepts, section 3.5), so that
+    the rules can name what they derive from any node. A blank node is named after the node that links to
+    it, the link and a hash of its own description (its triples, the blank nodes among them by their
+    descriptions, recursively): the names follow from the triples alone, not from their order, the file's
+    blank node labels or the run, and two identical nodes (two identical regimen courses) keep two names
+    (numbered; being identical, either numbering gives the same triples). Each name is under the patient's
+    IRI: a blank node reached from two patients becomes one node for each.
+
+    The blank nodes must form a tree (each linked from exactly one place, as Turtle's [ ... ] writes
+    them); otherwise BlankNodeShapeError. (W3C RDFC-1.0 canonicalization names any graph, but takes time
+    exponential in groups of identical blank nodes: seconds for two identical histories of eight courses.)"""
+    triples = list(triples)
+    links: dict[Any, list[tuple[Any, Any]]] = {}
+    incoming: dict[Any, int] = {}
+    for s, p, o in triples:
+        links.setdefault(s, []).append((p, o))
+        if isinstance(o, ox.BlankNode):
+            incoming[o] = incoming.get(o, 0) + 1
+    blanks = {t for s, _p, o in triples for t in (s, o) if isinstance(t, ox.BlankNode)}
+    if not blanks:
+        return triples
+    if any(incoming.get(b, 0) != 1 for b in blanks):
+        raise BlankNodeShapeError(
+            "a blank node below the patient is linked from more than one place: blank nodes must form a "
+            "tree ([ ... ] in Turtle); name a node that is linked from two places with an IRI"
+        )
+    description: dict[Any, str] = {}
+    order: list[Any] = []  # blank nodes, each after the blank nodes it links to
+    todo: list[tuple[Any, bool]] = [(b, False) for b in blanks]
+    while todo:
+        node, children_done = todo.pop()
+        if node in description:
+            continue
+        if children_done:
+            order.append(node)
+            description[node] = ""  # placeholder until computed below, in order
+            continue
+        todo.append((node, True))
+        todo += [(o, False) for _p, o in links.get(node, []) if isinstance(o, ox.BlankNode)]
+    for node in order:
+        lines = sorted(
+            f"{p} {description[o] if isinstance(o, ox.BlankNode) else o}" for p, o in links.get(node, [])
+        )
+        description[node] = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+    names: dict[Any, ox.NamedNode] = {}
+    parents = [t for t in links if not isinstance(t, ox.BlankNode)]
+    while parents:
+        parent = parents.pop()
+        parent_name = parent.value if not isinstance(parent, ox.BlankNode) else names[parent].value
+        twins: dict[tuple[str, str], int] = {}
+        for p, o in links.get(parent, []):
+            if isinstance(o, ox.BlankNode):
+                key = (p.value, description[o])
+                number = twins[key] = twins.get(key, -1) + 1
+                digest = hashlib.sha256(f"{parent_name} {p} {description[o]} {number}".encode()).hexdigest()
+                names[o] = ox.NamedNode(patient.value + SKOLEM_PATH + digest[:32])
+                parents.append(o)
+    return [(names.get(s, s), p, names.get(o, o)) for s, p, o in triples]

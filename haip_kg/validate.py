@@ -450,7 +450,7 @@ def _label(term: Node, linked: Mapping[Node, tuple[Node, Node]]) -> str:
     if isinstance(term, URIRef) and "/.well-known/genid/" not in term:
         return _curie(term) if term.startswith(HAIP) else f"<{term}>"
     path: list[str] = []
-    while term in linked and len(path) < 8 and not (isinstance(term, URIRef) and path):
+    while term in linked and len(path) < 8:
         term, predicate = linked[term]
         path.insert(0, _curie(predicate))
         if isinstance(term, URIRef) and "/.well-known/genid/" not in term:
