@@ -224,9 +224,15 @@ def evaluate(
     show_default=True,
     help="RDF syntax of the output.",
 )
-@click.option("-o", "--output", type=click.File("wb"), default="-", help="Output file ('-': stdout).")
+@click.option(
+    "-o",
+    "--output",
+    callback=output_file,
+    default="-",
+    help="Output file ('-': stdout); its folder must exist. Created with the first output.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No per-case messages on stderr.")
-def convert(paths: tuple[str, ...], fmt: str, output: IO[bytes], quiet: bool) -> None:
+def convert(paths: tuple[str, ...], fmt: str, output: LazyOutput | None, quiet: bool) -> None:
     """Write the RDF that the case sheets in PATHS become (the input of in-place mode: load it into a store's
     named graph, then run `evaluate --endpoint`). Cases that `evaluate` would refuse are reported on stderr
     and left out."""
@@ -235,7 +241,7 @@ def convert(paths: tuple[str, ...], fmt: str, output: IO[bytes], quiet: bool) ->
     counts = {"converted": 0, "refused": 0, "unreadable": 0}
 
     def counted() -> Iterator[conversion.Converted]:
-        for batch in conversion.convert(_items(paths)):
+        for batch in conversion.convert(_items(files)):
             for outcome in batch.outcomes:
                 if outcome.refused:
                     counts["refused"] += 1
@@ -250,7 +256,17 @@ def convert(paths: tuple[str, ...], fmt: str, output: IO[bytes], quiet: bool) ->
                     counts["converted"] += 1
             yield batch
 
-    conversion.write(counted(), fmt, output)
+    files = case_files(paths)
+
+    def work() -> None:
+        try:
+            conversion.write(counted(), fmt, output or sys.stdout.buffer)
+            sys.stdout.flush()
+        finally:
+            if output is not None:
+                output.close()
+
+    run(work, output.path if output else "standard output")
     if not quiet:
         click.echo(f"haip-kg: {counts['converted']} converted, {counts['refused']} refused", err=True)
     if counts["converted"] == 0 and counts["refused"] == counts["unreadable"]:

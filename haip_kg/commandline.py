@@ -47,10 +47,19 @@ class LazyOutput:
         self.path = path
         self.handle: Any = None
 
-    def write(self, text: str) -> int:
+    def write(self, data: str | bytes) -> int:
+        """Write text (UTF-8) or bytes; the file is opened in the mode of the first write."""
         if self.handle is None:
-            self.handle = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (closed by close())
-        return int(self.handle.write(text))
+            self.handle = (
+                open(self.path, "wb")  # noqa: SIM115 (closed by close())
+                if isinstance(data, bytes)
+                else open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+            )
+        return int(self.handle.write(data))
+
+    def flush(self) -> None:
+        if self.handle is not None:
+            self.handle.flush()
 
     def close(self) -> None:
         if self.handle is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import IO
+from typing import Any
 
 import pyoxigraph as ox
 
@@ -56,8 +56,9 @@ def convert(items: Iterable[Item], batch_size: int = BATCH_SIZE) -> Iterator[Con
         yield convert_batch(batch)
 
 
-def write(batches: Iterable[Converted], fmt: str, output: IO[bytes]) -> None:
-    """Write the accepted cases' triples in `fmt` (turtle, nt, jsonld) to a binary file object."""
+def write(batches: Iterable[Converted], fmt: str, output: Any) -> None:
+    """Write the accepted cases' triples in `fmt` (turtle, nt, jsonld) to a binary file-like object (with
+    `write(bytes)`)."""
     triples = (
         quad.triple for batch in batches for quad in ox.parse(batch.ntriples, format=ox.RdfFormat.N_TRIPLES)
     )

@@ -398,7 +398,7 @@ def test_convert_then_evaluate_gives_the_case_sheets_decisions(
 
 def test_convert_reports_refused_cases_and_leaves_them_out(tmp_path: Path) -> None:
     out = tmp_path / "out.nt"
-    bad = TESTS / "shapes" / "invalid" / "age--out-of-range.json"
+    bad = TESTS / "shapes" / "invalid" / "age--over-120.json"
     good = CASES / "a-borderline.json"
     result = CliRunner().invoke(main, ["convert", str(good), str(bad), "--format", "nt", "-o", str(out)])
     assert result.exit_code == 1
