@@ -117,11 +117,22 @@ def _key(row: dict[str, Any], positions: Mapping[Node, int]) -> KeyDef:
 
 
 @cache
-def mapping() -> CaseSheetMapping:
-    """The case-sheet mapping, read once per process from the ontology files."""
+def _ontology() -> Graph:
     graph = Graph()
     for path in resources.ontology_files():
         graph.parse(path, format="turtle")
+    return graph
+
+
+def mapping_rows(name: str) -> list[dict[str, Any]]:
+    """Rows of the mapping query `name` over the ontology files (read once per process)."""
+    return _rows(_ontology(), name)
+
+
+@cache
+def mapping() -> CaseSheetMapping:
+    """The case-sheet mapping, read once per process from the ontology files."""
+    graph = _ontology()
     nodes = {
         row["node"]: NodeTemplate(
             row["node"],

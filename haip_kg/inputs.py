@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
+from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -446,8 +447,53 @@ def cases_in_store(store: ox.Store, source: str) -> Iterator[Case]:
         except BlankNodeShapeError as error:
             yield Case(source, position, case_id, None, errors=(InputError(None, str(error)),))
             continue
-        triples = tuple((engine.from_ox(s), engine.from_ox(p), engine.from_ox(o)) for s, p, o in named)
+        triples = tuple(
+            (engine.from_ox(s), engine.from_ox(p), engine.from_ox(_as_declared(p, o))) for s, p, o in named
+        )
         yield Case(source, position, case_id, URIRef(patient.value), triples)
+
+
+_XSD = "http://www.w3.org/2001/XMLSchema#"
+_INTEGER_TYPES = frozenset(
+    _XSD + name
+    for name in (
+        "integer",
+        "nonNegativeInteger",
+        "positiveInteger",
+        "nonPositiveInteger",
+        "negativeInteger",
+        "long",
+        "int",
+        "short",
+        "byte",
+        "unsignedLong",
+        "unsignedInt",
+        "unsignedShort",
+        "unsignedByte",
+    )
+)
+"""XSD's datatypes derived from xsd:integer, hence from xsd:decimal (XML Schema 1.1 Part 2, section 3.4)."""
+_DECIMAL = ox.NamedNode(_XSD + "decimal")
+
+
+@cache
+def _decimal_properties() -> frozenset[ox.NamedNode]:
+    """The datatype properties whose declared range is xsd:decimal (queries/mapping/decimal-properties.rq)."""
+    return frozenset(
+        ox.NamedNode(str(row["property"])) for row in casesheet.mapping_rows("decimal-properties")
+    )
+
+
+def _as_declared(predicate: Any, value: Any) -> Any:
+    """An integer stated for a property whose range is xsd:decimal, as the xsd:decimal it is (`2` and `2.0`
+    state the same fact in native RDF); any other term as it is."""
+    if (
+        isinstance(value, ox.Literal)
+        and value.datatype.value in _INTEGER_TYPES
+        and predicate in _decimal_properties()
+    ):
+        return ox.Literal(value.value.strip().lstrip("+") or "0", datatype=_DECIMAL)
+    return value
 
 
 def reachable(store: ox.Store, start: ox.NamedNode) -> Iterator[tuple[Any, Any, Any]]:

@@ -551,3 +551,20 @@ def test_identical_blank_subtrees_are_named_in_time_and_shared_blank_nodes_are_r
     assert time.monotonic() - started < 20
     assert records["twins"]["verdict"] == "acceptable"
     assert "tree" in records["shared"]["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("written", ["2", '"2"^^xsd:integer', '"+2"^^xsd:nonNegativeInteger', '"2"^^xsd:int'])
+def test_an_integer_for_a_decimal_property_states_the_same_fact(tmp_path: Path, written: str) -> None:
+    """`haip:monthsSinceResection 2` in Turtle is an xsd:integer, a value XSD derives from xsd:decimal: the
+    case is decided as with `2.0`, not refused by the shape's sh:datatype xsd:decimal."""
+    original = CASES / "t-native-resected.ttl"
+    text = original.read_text(encoding="utf-8")
+    assert "haip:monthsSinceResection 2.0" in text
+    variant = tmp_path / "integer.ttl"
+    variant.write_text(text.replace("haip:monthsSinceResection 2.0", f"haip:monthsSinceResection {written}"))
+    (expected,) = _decide_files([original]).values()
+    (record,) = _decide_files([variant]).values()
+    assert "errors" not in record, record
+    assert json.dumps(record, sort_keys=True).replace(str(variant), "") == json.dumps(
+        expected, sort_keys=True
+    ).replace(str(original), "")
