@@ -85,8 +85,17 @@ def test_validate_reports_per_case() -> None:
     )
     assert code == 1
     assert "csv-001: valid" in out
-    assert "ecog--out-of-range" in out or "INVALID" in out
-    assert "ecog must be a whole number from 0 to 5" in out
+    blocks: dict[str, list[str]] = {}  # "<source>: <case>: <result>" -> the error lines under it
+    for line in out.splitlines():
+        if line.startswith("  - "):
+            blocks[header].append(line[4:])
+        else:
+            header = line
+            blocks[header] = []
+    ecog = [h for h in blocks if h.endswith("ecog--out-of-range.json: ecog--out-of-range: INVALID")]
+    assert len(ecog) == 1, "the out-of-range ecog case is reported INVALID under its own name"
+    assert any(e.startswith("ecog: ecog must be a whole number from 0 to 5") for e in blocks[ecog[0]])
+    assert not any(h.endswith(": valid") for h in blocks if "shapes/invalid" in h)
 
 
 def test_check_without_reasoner_passes() -> None:
