@@ -506,14 +506,14 @@ def flags_of(case):
     if get(case, "liver_resection") == "none" and get(case, "ablation") is True:
         flags.add("ablation-only")
     lines = get(case, "systemic_lines") or []
-    progressed = [line for line in lines if and3(fact_regimen_metastatic(line), fact_regimen_progressed(line))]
+    progressed = [x for x in lines if and3(fact_regimen_metastatic(x), fact_regimen_progressed(x))]
     if len(progressed) >= 2:
         flags.add("beyond-second-line")
     for line in lines:
         months = line.get("months_since_end")
-        if line.get("setting") in ("adjuvant", "neoadjuvant") and months is not None:
-            if months < RELAPSE_WINDOW_MONTHS:
-                flags.add("relapse-after-adjuvant")
+        adjuvant = line.get("setting") in ("adjuvant", "neoadjuvant")
+        if adjuvant and months is not None and months < RELAPSE_WINDOW_MONTHS:
+            flags.add("relapse-after-adjuvant")
     if fact_extrahepatic_disease(case) is False and get(case, "prior_extrahepatic_disease_treated") is True:
         flags.add("prior-extrahepatic-disease")
     if any(get(case, key) == "affiliated" for key in CENTRE_KEYS):

@@ -86,6 +86,7 @@ def test_validate_reports_per_case() -> None:
     assert code == 1
     assert "csv-001: valid" in out
     blocks: dict[str, list[str]] = {}  # "<source>: <case>: <result>" -> the error lines under it
+    header = ""
     for line in out.splitlines():
         if line.startswith("  - "):
             blocks[header].append(line[4:])

@@ -6,6 +6,7 @@ and with the JSON records of the same run."""
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import policy_oracle
@@ -16,82 +17,8 @@ from test_outputs import SHEETS, view
 
 from haip_kg import engine, evaluate, inputs
 
-PREFIXES = """
-PREFIX haip: <https://w3id.org/haip/>
-PREFIX haipx: <https://w3id.org/haip/fact/>
-PREFIX dcterms: <http://purl.org/dc/terms/>
-"""
-# name -> a query for what must never be in the decision graph (each row is a violation)
-INVARIANTS = {
-    "met on a not-applicable decision": """
-        SELECT ?d WHERE { ?d a haip:StatementDecision ; haip:status haip:NotApplicable ; haip:met ?met }""",
-    "no met on a requirement that is not not-applicable": """
-        SELECT ?d WHERE {
-          ?d a haip:StatementDecision ; haip:aboutStatement ?s ; haip:status ?status .
-          ?s haip:metFact ?fact . FILTER(?status != haip:NotApplicable)
-          FILTER NOT EXISTS { ?d haip:met ?met } }""",
-    "met on a statement that is not a requirement": """
-        SELECT ?d WHERE { ?d haip:met ?met ; haip:aboutStatement ?s . FILTER NOT EXISTS { ?s haip:metFact ?f } }""",
-    "met that is not a truth value": """
-        SELECT ?d WHERE { ?d haip:met ?met . FILTER(?met NOT IN (haip:true, haip:false, haip:unknown)) }""",
-    "statement decision without exactly one status, statement and patient": """
-        SELECT ?d WHERE {
-          { SELECT ?d (COUNT(DISTINCT ?st) AS ?n) (COUNT(DISTINCT ?s) AS ?m) (COUNT(DISTINCT ?p) AS ?k)
-            WHERE { ?d a haip:StatementDecision .
-                    OPTIONAL { ?d haip:status ?st } OPTIONAL { ?d haip:aboutStatement ?s }
-                    OPTIONAL { ?d haip:aboutPatient ?p } }
-            GROUP BY ?d }
-          FILTER(?n != 1 || ?m != 1 || ?k != 1) }""",
-    "patient decision without exactly one verdict": """
-        SELECT ?d WHERE {
-          { SELECT ?d (COUNT(DISTINCT ?v) AS ?n) WHERE { ?d a haip:PatientDecision . OPTIONAL { ?d haip:verdict ?v } }
-            GROUP BY ?d }
-          FILTER(?n != 1) }""",
-    "patient decision lacking a statement's decision": """
-        SELECT ?pd ?s WHERE {
-          ?pd a haip:PatientDecision ; haip:aboutPatient ?p . ?s a haip:ConsensusStatement .
-          FILTER NOT EXISTS { ?pd haip:hasStatementDecision ?d . ?d haip:aboutStatement ?s ; haip:aboutPatient ?p } }""",
-    "used fact that is not an assessment of the same patient": """
-        SELECT ?d ?a WHERE {
-          ?d haip:usedFact ?a ; haip:aboutPatient ?p .
-          FILTER NOT EXISTS { ?a a haip:FactAssessment ; haip:aboutPatient ?p ; haip:truthValue ?v } }""",
-    "fact assessment without exactly one truth value": """
-        SELECT ?a WHERE {
-          { SELECT ?a (COUNT(DISTINCT ?v) AS ?n) WHERE { ?a a haip:FactAssessment . OPTIONAL { ?a haip:truthValue ?v } }
-            GROUP BY ?a }
-          FILTER(?n != 1) }""",
-    "settled decision without a used fact": """
-        SELECT ?d WHERE {
-          ?d a haip:StatementDecision ; haip:status ?st . FILTER(?st != haip:Undetermined)
-          FILTER NOT EXISTS { ?d haip:usedFact ?a } }""",
-    "applying decision that used a fact not true (nor negated false)": """
-        SELECT ?d ?a WHERE {
-          ?d haip:status haip:Applies ; haip:usedFact ?a . ?a haip:truthValue haip:unknown }""",
-    "a known fact naming a missing key": """
-        SELECT ?a WHERE { ?a haip:missingKey ?k ; haip:truthValue ?v . FILTER(?v != haip:unknown) }""",
-    "exception without extrahepatic disease and a HAIP trial": """
-        SELECT ?d WHERE {
-          ?d haip:exceptionApplied ?e ; haip:aboutPatient ?p .
-          FILTER NOT EXISTS {
-            ?d haip:aboutStatement haip:S4 ; haip:status haip:NotApplicable .
-            ?x haip:aboutPatient ?p ; haip:assessedFact haipx:extrahepatic-disease ; haip:truthValue haip:true .
-            ?t haip:aboutPatient ?p ; haip:assessedFact haipx:in-haip-trial ; haip:truthValue haip:true . } }""",
-    "extrahepatic disease in a HAIP trial without the exception": """
-        SELECT ?d WHERE {
-          ?d haip:aboutStatement haip:S4 ; haip:aboutPatient ?p .
-          ?x haip:aboutPatient ?p ; haip:assessedFact haipx:extrahepatic-disease ; haip:truthValue haip:true .
-          ?t haip:aboutPatient ?p ; haip:assessedFact haipx:in-haip-trial ; haip:truthValue haip:true .
-          FILTER NOT EXISTS { ?d haip:exceptionApplied ?e } }""",
-    "override without an applying indication and S4": """
-        SELECT ?d WHERE {
-          ?d haip:overriddenBy ?by ; haip:aboutPatient ?p .
-          FILTER NOT EXISTS {
-            ?d haip:status haip:Applies ; haip:aboutStatement ?s . ?s a haip:Indication .
-            ?s4 haip:aboutPatient ?p ; haip:aboutStatement haip:S4 ; haip:status haip:Applies . } }""",
-    "conditions on a verdict that is not positive": """
-        SELECT ?pd WHERE {
-          ?pd haip:hasCondition ?c ; haip:verdict ?v . FILTER(?v NOT IN (haip:Consider, haip:Acceptable, haip:Option)) }""",
-}
+INVARIANTS = sorted((Path(__file__).parent / "decision-graph").glob("*.rq"))
+"""Each a query for what must never be in the decision graph: each row it finds is a violation."""
 
 
 @pytest.fixture(scope="module")
@@ -106,35 +33,23 @@ def decided() -> tuple[ox.Store, list[dict[str, Any]]]:
 
 
 def _rows(store: ox.Store, query: str) -> list[dict[str, Any]]:
-    return engine.Embedded(store).select(PREFIXES + query)
+    return engine.Embedded(store).select(query)
 
 
-@pytest.mark.parametrize("name", INVARIANTS)
-def test_invariant(name: str, decided: Any) -> None:
+@pytest.mark.parametrize("path", INVARIANTS, ids=lambda p: p.stem)
+def test_invariant(path: Path, decided: Any) -> None:
     store, records = decided
     assert len(records) > 400 and all("errors" not in r for r in records)
-    violations = _rows(store, INVARIANTS[name])
-    assert violations == [], f"{name}: {violations[:3]}"
+    violations = engine.Embedded(store).select(path.read_text(encoding="utf-8"))
+    assert violations == [], f"{path.name}: {violations[:3]}"
 
 
-GRAPH_VIEW = """
-SELECT ?id ?statement ?status ?met ?exception ?over ?key WHERE {
-  ?pd a haip:PatientDecision ; haip:aboutPatient ?p ; haip:hasStatementDecision ?d .
-  ?p dcterms:identifier ?id .
-  ?d haip:aboutStatement/haip:slug ?statement ; haip:status/haip:slug ?status .
-  OPTIONAL { ?d haip:met ?metValue BIND(STRAFTER(STR(?metValue), STR(haip:)) AS ?met) }
-  OPTIONAL { ?d haip:exceptionApplied/haip:slug ?exception }
-  OPTIONAL { ?d haip:overriddenBy/haip:slug ?over }
-  OPTIONAL { ?d haip:status haip:Undetermined ; haip:usedFact/haip:missingKey ?key }
-}"""
-PATIENT_VIEW = """
-SELECT ?id ?verdict ?condition ?order ?flag ?score WHERE {
-  ?pd a haip:PatientDecision ; haip:aboutPatient ?p ; haip:verdict/haip:slug ?verdict .
-  ?p dcterms:identifier ?id .
-  OPTIONAL { ?pd haip:hasCondition ?c . ?c haip:slug ?condition ; haip:conditionOrder ?order }
-  OPTIONAL { ?p haip:hasFlag/haip:slug ?flag }
-  OPTIONAL { ?p haip:clinicalRiskScore ?score }
-}"""
+GRAPH_VIEW = (Path(__file__).parent / "decision-graph" / "read" / "statement-fields.rq").read_text(
+    encoding="utf-8"
+)
+PATIENT_VIEW = (Path(__file__).parent / "decision-graph" / "read" / "patient-fields.rq").read_text(
+    encoding="utf-8"
+)
 
 
 def _graph_views(store: ox.Store) -> dict[str, dict[str, Any]]:
