@@ -32,7 +32,7 @@ import time
 import tomllib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,8 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at a time (default 1)")
     parser.add_argument("--list", action="store_true", help="list the catalogue and check its anchors only")
+    parser.add_argument(
+        "--tests", nargs="+", help="run these tests for every mutant instead of the catalogue's subset"
+    )
     args = parser.parse_args(argv)
     mutants, _tests, timeout = load(args.catalogue)
+    if args.tests:
+        mutants = [replace(m, tests=tuple(args.tests)) for m in mutants]
     if args.only:
         mutants = [m for m in mutants if any(part in m.id for part in args.only)]
     if not mutants:
