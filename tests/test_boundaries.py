@@ -183,3 +183,25 @@ def test_threshold(name: str, sheet: dict[str, Any], policy: dict[str, Any], dec
         else:
             assert record["statements"][field]["status"] == expected, field
     assert view(record) == view(policy_oracle.decide({"id": name, **sheet}))
+
+
+# The type boundary of the numbers the thresholds read: JSON true/false is not a number (Python's bool is
+# an int, so a reader can take it for 1 or 0 unless it checks).
+NOT_NUMBERS = [
+    ("liver_mets_count", {"liver_mets_count": True}),
+    ("months_since_liver_resection", {"months_since_liver_resection": False}),
+    ("largest_liver_met_cm", {"largest_liver_met_cm": True}),
+    ("disease_free_interval_months", {"disease_free_interval_months": False}),
+    ("cea.value", {"cea": {"value": True, "unit": "ng/mL"}}),
+    (
+        "systemic_lines[0].months_since_end",
+        {"systemic_lines": [{"setting": "adjuvant", "months_since_end": True}]},
+    ),
+]
+
+
+def test_a_boolean_is_not_a_number() -> None:
+    sheets = [{"id": f"boolean-{key}", **IN_SCOPE, **extra} for key, extra in NOT_NUMBERS]
+    for (key, _extra), record in zip(NOT_NUMBERS, decide_sheets(sheets), strict=True):
+        assert "verdict" not in record, f"{key}: a boolean was read as a number"
+        assert key in {error["key"] for error in record["errors"]}, record["errors"]
