@@ -6,7 +6,12 @@ without looking at the package, so that the package can be checked against it.
 Pure Python, standard library only. Three-valued (Kleene strong) logic throughout:
 True / False / None (None = unknown). An absent key or a null value is unknown, never "no".
 
-API: decide(case) -> {"verdict": ..., "conditions": [...], "statements": {...}}
+The explanation fields (`missing`, `exception`, `overridden_by`, the flags and the clinical risk score) were
+added later from the policy's words and from the explanation contract (docs/explanations.md: which keys
+each unknown fact names as `missing`, which facts an undetermined statement used), again without the code.
+
+API: decide(case) -> {"verdict": ..., "conditions": [...], "statements": {...}, "flags": [...],
+"clinical_risk_score": ...}
 Command line: python policy_oracle.py cases.json  -> {"<id>": decision, ...} as JSON.
 """
 
@@ -363,6 +368,184 @@ def conditions_of(case, verdict, s2):
     return [c for c in CONDITION_ORDER if c in conditions]
 
 
+# ---------------------------------------------------------------------------
+# Explanations: `missing`, exception, overridden_by, flags, score (docs/explanations.md)
+# ---------------------------------------------------------------------------
+
+RELAPSE_WINDOW_MONTHS = 12  # flag relapse-after-adjuvant: months_since_end < 12
+SCORE_INTERVAL_MONTHS = 12  # Fong: disease-free interval < 12 months
+SCORE_COUNT = 1  # Fong: more than one liver metastasis
+SCORE_DIAMETER_CM = 5  # Fong: largest > 5 cm
+SCORE_CEA = 200  # Fong: CEA > 200 ng/mL
+CEA_UNITS = {"ng/mL", "ug/L"}
+
+
+def missing_colorectal_primary(case):
+    return set() if fact_colorectal_primary(case) is not None else {"primary_site"}
+
+
+def missing_adenocarcinoma(case):
+    return set() if fact_adenocarcinoma(case) is not None else {"histology"}
+
+
+def missing_liver_metastases(case):
+    if fact_liver_metastases(case) is not None or get(case, "liver_metastases") is False:
+        return set()  # known, or unknown because of a conflict
+    return {"liver_metastases"}
+
+
+def _both_recorded(case):
+    return fact_recorded_unresectable(case) is True and fact_recorded_resected(case) is True
+
+
+def missing_unresectable(case):
+    if fact_unresectable(case) is not None or _both_recorded(case):
+        return set()
+    if resectability_value(case) == "unresectable":
+        return {"resectability_assessed_by"}  # from another or an unrecorded assessor
+    return {"resectability"}  # not recorded, borderline, a disagreement
+
+
+def missing_resected(case):
+    if fact_resected(case) is not None or _both_recorded(case):
+        return set()
+    margin = get(case, "resection_margin")
+    resection = get(case, "liver_resection")
+    if margin is not None and resection in ("none", "planned"):
+        return set()  # a conflict
+    if resection == "none" and get(case, "ablation") is True and margin is None:
+        return set()  # ablation alone, which the consensus does not address
+    keys = set()
+    if margin is None:
+        keys.add("resection_margin")
+    if get(case, "months_since_liver_resection") is None:
+        keys.add("months_since_liver_resection")
+    if resection is None and margin is None:
+        keys.add("liver_resection")
+    return keys
+
+
+def missing_progressed_on_first_line(case):
+    if fact_progressed_on_first_line(case) is not None:
+        return set()
+    lines = get(case, "systemic_lines")
+    if lines is None:
+        return {"systemic_lines"}
+    keys = set()
+    for index, line in enumerate(lines):
+        metastatic = fact_regimen_metastatic(line)
+        progressed = fact_regimen_progressed(line)
+        if and3(metastatic, progressed) is not None:
+            continue
+        conflict = line.get("progressed") is False and line.get("response") == "PD"
+        if metastatic is None and progressed is not False:
+            keys.add(f"systemic_lines[{index}].setting")
+        if progressed is None and not conflict and metastatic is not False:
+            keys.add(f"systemic_lines[{index}].progressed")
+    return keys
+
+
+def missing_extrahepatic_disease(case):
+    if fact_extrahepatic_disease(case) is not None:
+        return set()
+    if get(case, "extrahepatic_disease") == "absent":
+        return set() if get(case, "extrahepatic_sites") else {"staging_imaging"}
+    return {"extrahepatic_disease"}  # not recorded, or indeterminate
+
+
+def missing_in_haip_trial(case):
+    return set() if fact_in_haip_trial(case) is not None else {"enrolled_in_haip_trial"}
+
+
+# Each statement's condition as clauses (ANDed) of literals (ORed): (fact, its missing keys, negated).
+FACTS = {
+    "colorectal-primary": (fact_colorectal_primary, missing_colorectal_primary),
+    "adenocarcinoma": (fact_adenocarcinoma, missing_adenocarcinoma),
+    "liver-metastases": (fact_liver_metastases, missing_liver_metastases),
+    "unresectable": (fact_unresectable, missing_unresectable),
+    "resected": (fact_resected, missing_resected),
+    "progressed-on-first-line": (fact_progressed_on_first_line, missing_progressed_on_first_line),
+    "extrahepatic-disease": (fact_extrahepatic_disease, missing_extrahepatic_disease),
+    "in-haip-trial": (fact_in_haip_trial, missing_in_haip_trial),
+}
+SCOPE = [[("colorectal-primary", False)], [("adenocarcinoma", False)], [("liver-metastases", False)]]
+NOT_S4 = [
+    ("colorectal-primary", True),
+    ("adenocarcinoma", True),
+    ("liver-metastases", True),
+    ("extrahepatic-disease", True),
+    ("in-haip-trial", False),
+]
+CLAUSES = {
+    "S3a": [*SCOPE, [("unresectable", False)], [("progressed-on-first-line", False)]],
+    "S3b": [*SCOPE, [("unresectable", False)], [("progressed-on-first-line", True)]],
+    "S4": [*SCOPE, [("extrahepatic-disease", False)], [("in-haip-trial", True)]],
+    "S5": [*SCOPE, [("resected", False)]],
+    "S1": [*SCOPE, NOT_S4, [("unresectable", False), ("resected", False)]],
+    "S2": [*SCOPE, NOT_S4, [("unresectable", False), ("resected", False)]],
+}
+
+
+def missing_of(case, statement):
+    """The `missing` keys of an undetermined statement: those of the unknown facts it used, that is, of
+    the unknown literals of its unknown clauses (no clause being false)."""
+    keys = set()
+    for clause in CLAUSES[statement]:
+        values = [(fact, negated, FACTS[fact][0](case)) for fact, negated in clause]
+        literal_values = [not3(v) if negated else v for _fact, negated, v in values]
+        if or3(*literal_values) is not None:
+            continue  # a settled clause names no key
+        for fact, _negated, value in values:
+            if value is None:
+                keys |= FACTS[fact][1](case)
+    return sorted(keys)
+
+
+def flags_of(case):
+    flags = set()
+    if get(case, "liver_resection") == "none" and get(case, "ablation") is True:
+        flags.add("ablation-only")
+    lines = get(case, "systemic_lines") or []
+    progressed = [x for x in lines if and3(fact_regimen_metastatic(x), fact_regimen_progressed(x))]
+    if len(progressed) >= 2:
+        flags.add("beyond-second-line")
+    for line in lines:
+        months = line.get("months_since_end")
+        adjuvant = line.get("setting") in ("adjuvant", "neoadjuvant")
+        if adjuvant and months is not None and months < RELAPSE_WINDOW_MONTHS:
+            flags.add("relapse-after-adjuvant")
+    if fact_extrahepatic_disease(case) is False and get(case, "prior_extrahepatic_disease_treated") is True:
+        flags.add("prior-extrahepatic-disease")
+    if any(get(case, key) == "affiliated" for key in CENTRE_KEYS):
+        flags.add("affiliated-service")
+    return sorted(flags)
+
+
+def clinical_risk_score(case):
+    """The Fong score, one point per criterion; None unless all five are known."""
+    cea = get(case, "cea")
+    cea_value = cea.get("value") if isinstance(cea, dict) and cea.get("unit") in CEA_UNITS else None
+    criteria = (
+        get(case, "primary_node_positive"),
+        get(case, "disease_free_interval_months"),
+        get(case, "liver_mets_count"),
+        get(case, "largest_liver_met_cm"),
+        cea_value,
+    )
+    if any(value is None for value in criteria):
+        return None
+    node, interval, count, largest, cea_value = criteria
+    return sum(
+        (
+            node is True,
+            interval < SCORE_INTERVAL_MONTHS,
+            count > SCORE_COUNT,
+            largest > SCORE_DIAMETER_CM,
+            cea_value > SCORE_CEA,
+        )
+    )
+
+
 def decide(case):
     s3a = cond_s3a(case)
     s3b = cond_s3b(case)
@@ -380,12 +563,24 @@ def decide(case):
     statements["S3b"] = {"status": status_of(s3b)}
     statements["S4"] = {"status": status_of(s4)}
     statements["S5"] = {"status": status_of(s5)}
+    for name, entry in statements.items():
+        if entry["status"] == "undetermined":
+            entry["missing"] = missing_of(case, name)
+    # S4's exception: extrahepatic disease true and in a HAIP trial (S4 is then not-applicable).
+    if fact_extrahepatic_disease(case) is True and fact_in_haip_trial(case) is True:
+        statements["S4"]["exception"] = "clinical-trial"
+    # An indication that applies while S4 applies is reported as applying, overridden by S4.
+    for name in ("S3a", "S3b", "S5"):
+        if statements[name]["status"] == "applies" and s4 is True:
+            statements[name]["overridden_by"] = "S4"
 
     verdict = verdict_of(case, s3a, s3b, s4, s5)
     return {
         "verdict": verdict,
         "conditions": conditions_of(case, verdict, live),
         "statements": statements,
+        "flags": flags_of(case),
+        "clinical_risk_score": clinical_risk_score(case),
     }
 
 

@@ -89,13 +89,27 @@ def test_usage_errors_give_exit_2() -> None:
 
 
 def test_validate_reports_per_case() -> None:
-    code, out, _err = run(
-        "validate", str(INPUTS / "cases.csv"), str(Path(__file__).parent / "shapes" / "invalid")
-    )
+    invalid = Path(__file__).parent / "shapes" / "invalid"
+    code, out, _err = run("validate", str(INPUTS / "cases.csv"), str(invalid))
     assert code == 1
     assert "csv-001: valid" in out
-    assert "ecog--out-of-range" in out or "INVALID" in out
-    assert "ecog must be a whole number from 0 to 5" in out
+    blocks: dict[str, list[str]] = {}  # "<source>: <case>: <result>" -> the error lines under it
+    header = ""
+    for line in out.splitlines():
+        if line.startswith("  - "):
+            blocks[header].append(line[4:])
+        else:
+            header = line
+            blocks[header] = []
+    for path in sorted(invalid.iterdir()):  # each INVALID; a case sheet <key>--<why> has an error on <key>
+        reported = [h for h in blocks if h.startswith(f"{path}: ")]
+        assert reported, f"{path.name} is not reported"
+        assert all(h.endswith(": INVALID") for h in reported), reported
+        errors = [e for h in reported for e in blocks[h]]
+        key = path.stem.split("--")[0]
+        assert path.suffix != ".json" or any(e.startswith(f"{key}: ") for e in errors), (path.name, errors)
+    ecog = [e for h in blocks if "/ecog--" in h for e in blocks[h]]
+    assert ecog and all(e.startswith("ecog: ecog must be a whole number from 0 to 5") for e in ecog)
 
 
 def test_check_without_reasoner_passes() -> None:

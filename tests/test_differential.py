@@ -1,6 +1,7 @@
 """Differential test: several hundred randomised case sheets decided by haip-kg and by an independent
 implementation of the policy (tests/policy_oracle.py, written from decision-policy.md alone by someone who
-did not see this code) must agree on the verdict, the conditions, every status and every `met`."""
+did not see this code) must agree on the verdict, the conditions, every status and every `met`.
+(tests/test_outputs.py compares every other output field on the same cases.)"""
 
 from __future__ import annotations
 
@@ -71,6 +72,20 @@ REGIMEN: dict[str, list[Any]] = {
 }
 
 
+SCORE_KEYS: dict[str, list[Any]] = {
+    "primary_node_positive": [True, False],
+    "disease_free_interval_months": [0, 11.5, 12, 12.5, 30],
+    "largest_liver_met_cm": [2, 5, 5.5],
+    "cea": [
+        {"value": 4, "unit": "ng/mL"},
+        {"value": 200, "unit": "ug/L"},
+        {"value": 200.5, "unit": "ng/mL"},
+        {"value": 900, "unit": "ug/L"},
+    ],
+    "liver_mets_count": [0, 1, 2],
+}
+
+
 def random_case(rng: random.Random, index: int) -> dict[str, Any]:
     keep = rng.uniform(0.3, 0.95)
     case: dict[str, Any] = {"id": f"random-{index}"}
@@ -88,6 +103,14 @@ def random_case(rng: random.Random, index: int) -> dict[str, Any]:
             {k: rng.choice(v) for k, v in REGIMEN.items() if rng.random() < 0.8}
             for _ in range(rng.randint(0, 3))
         ]
+    # Drawn last, so that the keys above stay what they were before these were added: the inputs of the
+    # clinical risk score and of the flags, with values at and around their thresholds.
+    for key, values in SCORE_KEYS.items():
+        if rng.random() < keep:
+            case[key] = rng.choice(values)
+    for line in case.get("systemic_lines", []):
+        if rng.random() < 0.5:
+            line["months_since_end"] = rng.choice([0, 11.5, 12, 12.5])
     return case
 
 
