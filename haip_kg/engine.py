@@ -230,15 +230,6 @@ def run_stage(backend: Backend, stage: str) -> None:
     backend.add(b"".join(backend.construct(text) for _name, text in rules(stage)))
 
 
-_PATIENT_TYPES = """
-PREFIX haip: <https://w3id.org/haip/>
-SELECT ?patient (GROUP_CONCAT(STR(?class); SEPARATOR=" ") AS ?classes)
-WHERE { ?patient a haip:Patient ; a ?class . FILTER(isIRI(?class)) }
-GROUP BY ?patient
-"""
-"""Each patient's classes, joined by spaces (an IRI holds no space): one row per patient."""
-
-
 _CLASSIFIED: dict[frozenset[str], frozenset[str]] = {}
 """The classes the reasoner entails for a patient asserted into a given set of classes (per process)."""
 
@@ -272,7 +263,7 @@ def reason(backend: Backend) -> dict[str, frozenset[str]]:
     """Classify every patient into the population classes the statements address (OWL 2 RL over the
     TBox and the patient's fact classes) and add the new rdf:type triples to the backend. Returns each
     patient's classes before reasoning."""
-    rows = backend.select(_PATIENT_TYPES)
+    rows = backend.select(resources.query("engine", "patient-classes"))
     signatures = {row["patient"]: frozenset(row["classes"].split(" ")) for row in rows}
     classify(signatures.values())
     rdf_type = ox.NamedNode(str(RDF.type))
@@ -293,19 +284,6 @@ def decide_on(backend: Backend) -> None:
     for stage in STAGES_AFTER_REASONING:
         run_stage(backend, stage)
 
-
-_ASSESSMENTS = """
-PREFIX haip: <https://w3id.org/haip/>
-SELECT ?patient (GROUP_CONCAT(?item; SEPARATOR=" ") AS ?items) WHERE {
-  { SELECT DISTINCT ?fact WHERE {
-      { ?fact haip:positiveClass ?class } UNION { ?statement haip:metFact ?fact } } }
-  ?assessment haip:assessedFact ?fact ; haip:aboutPatient ?patient ; haip:truthValue ?value .
-  BIND(CONCAT(STR(?assessment), " ", STR(?fact), " ", STR(?value)) AS ?item)
-}
-GROUP BY ?patient
-"""
-"""Each patient's assessments of the facts the profile stages read, as "assessment fact value" IRI
-triples joined by spaces (an IRI holds no space): one row per patient, not one per assessment."""
 
 Profile = tuple[frozenset[str], frozenset[tuple[str, str, str]]]
 """What the profile stages read of a patient: its classes before reasoning (those after follow from
@@ -343,7 +321,7 @@ def patient_profiles(backend: Backend, classes: dict[str, frozenset[str]]) -> di
     """Each patient's profile; None when a fact assessment's IRI is not under its patient's IRI (the
     profile stages then run per patient)."""
     assessments: dict[str, set[tuple[str, str, str]]] = {patient: set() for patient in classes}
-    for row in backend.select(_ASSESSMENTS):
+    for row in backend.select(resources.query("engine", "patient-assessments")):
         patient, items = row["patient"], row["items"].split(" ")
         for assessment, fact, value in zip(items[0::3], items[1::3], items[2::3], strict=True):
             if patient not in assessments or not assessment.startswith(patient + "/"):
