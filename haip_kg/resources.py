@@ -27,11 +27,16 @@ def root() -> Path:
 def ontology_files() -> tuple[Path, ...]:
     """The TBox, the statement knowledge base and the case-sheet mapping, in load order."""
     base = root() / "ontology"
-    return (base / "haip.ttl", base / "statements.ttl", base / "casesheet.ttl")
+    return (tbox_file(), base / "statements.ttl", casesheet_file())
 
 
 def tbox_file() -> Path:
     return root() / "ontology" / "haip.ttl"
+
+
+def casesheet_file() -> Path:
+    """The case-sheet format as data (which keys, nodes and links patient data is written with)."""
+    return root() / "ontology" / "casesheet.ttl"
 
 
 def case_shapes_file() -> Path:

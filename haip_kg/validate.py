@@ -380,10 +380,11 @@ def _vocabulary_checks() -> tuple[tuple[str, str], ...]:
 
 @cache
 def _ontology_quads() -> tuple[ox.Quad, ...]:
-    """The ontology (ontology/haip.ttl) as quads in the graph the checks read it from, and its subclass
-    closure (each class rdfs:subClassOf itself and every superclass: one lookup per node instead of a
-    property path per triple, about twice as fast) in another."""
+    """The ontology (ontology/haip.ttl) and the case-sheet format as quads in the graph the checks read them
+    from, and the ontology's subclass closure (each class rdfs:subClassOf itself and every superclass: one
+    lookup per node instead of a property path per triple, about twice as fast) in another."""
     tbox = engine.tbox_graph()
+    casesheet_format = Graph().parse(resources.casesheet_file(), format="turtle")
     classes = {*tbox.subjects(RDF.type, OWL.Class), *tbox.subjects(RDFS.subClassOf, None)}
     closure = [
         (c, RDFS.subClassOf, s)
@@ -393,7 +394,11 @@ def _ontology_quads() -> tuple[ox.Quad, ...]:
     ]
     return tuple(
         ox.Quad(engine.to_ox(s), engine.to_ox(p), engine.to_ox(o), graph)  # type: ignore[arg-type]
-        for graph, triples in ((_ONTOLOGY_GRAPH, tbox), (_CLOSURE_GRAPH, closure))
+        for graph, triples in (
+            (_ONTOLOGY_GRAPH, tbox),
+            (_ONTOLOGY_GRAPH, casesheet_format),
+            (_CLOSURE_GRAPH, closure),
+        )
         for s, p, o in triples
     )
 
