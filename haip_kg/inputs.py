@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pyoxigraph as ox
-from rdflib import RDF, XSD, URIRef
+from rdflib import RDF, RDFS, XSD, URIRef
 from rdflib.term import Node
 
 from . import casesheet, engine, jsonitems
@@ -120,6 +120,15 @@ def read_items(source: str) -> Iterator[Item]:
         if suffix in (".jsonl", ".ndjson"):
             yield from _from_json_lines(source)
             return
+        if RDF_FORMATS.get(suffix) == "json-ld":  # JSON: held to the depth limit before any parser runs
+            text = Path(source).read_text(encoding="utf-8-sig")
+            try:
+                check_json(text)
+            except LimitExceeded as error:
+                yield Case(source, 0, None, None, errors=(InputError(None, f"{source}: {error}"),))
+                return
+            yield from _from_rdf(source, text, "json-ld")
+            return
         if suffix in RDF_FORMATS:
             yield from _from_rdf(source, None, RDF_FORMATS[suffix])
             return
@@ -131,7 +140,7 @@ def read_items(source: str) -> Iterator[Item]:
             text = Path(source).read_text(encoding="utf-8-sig")
             yield from _sheets(source, _csv_rows(text))
             return
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
         yield _unreadable(source, error)
         return
     message = (
@@ -309,6 +318,7 @@ _BOOLEAN_CELLS = {"true": True, "false": False, "yes": True, "no": False}
 
 
 def _csv_rows(text: str) -> list[Any]:
+    csv.field_size_limit(MAX_CASE_CHARS)  # a cell over it is a csv.Error: the file is refused, with a message
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
     twice = sorted({name for name in header if header.count(name) > 1})
@@ -497,10 +507,15 @@ def _as_declared(predicate: Any, value: Any) -> Any:
 
 
 def reachable(store: ox.Store, start: ox.NamedNode) -> Iterator[tuple[Any, Any, Any]]:
-    """The triples about the patient and the nodes it links to (stopping at other patients)."""
+    """The triples about the patient and the nodes it links to by haip: properties, rdf:type and
+    rdfs:subClassOf (stopping at other patients and at the knowledge base's own terms). A node linked only
+    by another vocabulary's predicate (rdfs:seeAlso, a FHIR link) is not patient data the rules read, so it
+    is not followed: a store's shared graph (a hospital's record of a ward, the ontology loaded beside the
+    data) is not copied into every patient, and what it says is neither read nor blamed on the patient."""
     graph = ox.DefaultGraph()
     seen: set[Any] = {start}
     todo: list[Any] = [start]
+    terms = _knowledge_base_terms()
     while todo:
         subject = todo.pop()
         about = [
@@ -510,9 +525,26 @@ def reachable(store: ox.Store, start: ox.NamedNode) -> Iterator[tuple[Any, Any, 
             continue  # another patient
         for predicate, node in about:
             yield (subject, predicate, node)
-            if isinstance(node, ox.NamedNode | ox.BlankNode) and node not in seen:
+            if (
+                isinstance(node, ox.NamedNode | ox.BlankNode)
+                and node not in seen
+                and (predicate.value.startswith(_HAIP) or predicate in _SCHEMA_LINKS)
+                and node not in terms
+            ):
                 seen.add(node)
                 todo.append(node)
+
+
+_HAIP = str(HAIP)
+_SCHEMA_LINKS = frozenset({_TYPE, ox.NamedNode(str(RDFS.subClassOf))})
+"""Followed too: a class the data defines, and its subclass axioms (SHACL targets follow them)."""
+
+
+@cache
+def _knowledge_base_terms() -> frozenset[ox.NamedNode]:
+    """Every IRI the ontology files describe (classes, properties, value-set individuals): a link to one is
+    a value, not a node of the patient's record."""
+    return frozenset(ox.NamedNode(str(row["term"])) for row in casesheet.mapping_rows("knowledge-base-terms"))
 
 
 SKOLEM_PATH = "/.well-known/genid/"
