@@ -442,7 +442,8 @@ def cases_in_store(store: ox.Store, source: str) -> Iterator[Case]:
         return
     for position, patient in enumerate(patients):
         identifier: Any = next(iter(store.quads_for_pattern(patient, _IDENTIFIER, None, graph)), None)
-        case_id = str(identifier.object.value if identifier is not None else getattr(patient, "value", ""))
+        named_by = identifier.object if identifier is not None else patient
+        case_id = str(named_by.value if isinstance(named_by, ox.Literal) else getattr(patient, "value", ""))
         if not isinstance(patient, ox.NamedNode):
             yield Case(
                 source,
@@ -453,7 +454,7 @@ def cases_in_store(store: ox.Store, source: str) -> Iterator[Case]:
             )
             continue
         try:
-            named = skolemized(patient, reachable(store, patient))
+            named = skolemized(patient, _without_triple_terms(reachable(store, patient)))
         except BlankNodeShapeError as error:
             yield Case(source, position, case_id, None, errors=(InputError(None, str(error)),))
             continue
@@ -484,6 +485,8 @@ _INTEGER_TYPES = frozenset(
 )
 """XSD's datatypes derived from xsd:integer, hence from xsd:decimal (XML Schema 1.1 Part 2, section 3.4)."""
 _DECIMAL = ox.NamedNode(_XSD + "decimal")
+_INTEGER_LEXICAL = re.compile(r"[+-]?[0-9]+")
+"""xsd:integer's lexical space (an ill-typed literal such as "++2" is left for the shapes to refuse)."""
 
 
 @cache
@@ -501,6 +504,7 @@ def _as_declared(predicate: Any, value: Any) -> Any:
         isinstance(value, ox.Literal)
         and value.datatype.value in _INTEGER_TYPES
         and predicate in _decimal_properties()
+        and _INTEGER_LEXICAL.fullmatch(value.value.strip())
     ):
         return ox.Literal(value.value.strip().lstrip("+") or "0", datatype=_DECIMAL)
     return value
@@ -552,7 +556,18 @@ SKOLEM_PATH = "/.well-known/genid/"
 
 
 class BlankNodeShapeError(ValueError):
-    """The blank nodes below a patient do not form a tree."""
+    """The blank nodes below a patient do not form a tree, or hold what a case cannot (a triple term)."""
+
+
+def _without_triple_terms(triples: Iterable[tuple[Any, Any, Any]]) -> Iterator[tuple[Any, Any, Any]]:
+    """The triples as they are, refusing an RDF 1.2 triple term (`<<( s p o )>>`), which no case holds."""
+    for triple in triples:
+        if any(isinstance(term, ox.Triple) for term in triple):
+            raise BlankNodeShapeError(
+                f"a triple term (RDF 1.2 <<( ... )>>) is the object of {triple[1]}: a case holds no triple "
+                "terms; state the fact as a plain triple"
+            )
+        yield triple
 
 
 def skolemized(patient: ox.NamedNode, triples: Iterable[tuple[Any, Any, Any]]) -> list[tuple[Any, Any, Any]]:
