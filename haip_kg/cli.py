@@ -12,6 +12,7 @@ Results go to stdout (or -o FILE), logs and progress to stderr.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -60,6 +61,9 @@ def _progress(quiet: bool) -> Any:
 @click.version_option(__version__, prog_name="haip-kg")
 def main() -> None:
     """Decide which 2014 HAIP consensus statements (doi:10.3747/co.21.1577) apply to each patient."""
+    # rdflib logs a traceback for every ill-typed literal it reads ("2x"^^xsd:integer); the shapes refuse
+    # such a value with a message of their own, so its log would only be noise on stderr.
+    logging.getLogger("rdflib.term").setLevel(logging.CRITICAL)
 
 
 def _graph_iri(_context: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -432,14 +432,35 @@ _IDENTIFIER = ox.NamedNode(str(DCTERMS.identifier))
 
 def cases_in_store(store: ox.Store, source: str) -> Iterator[Case]:
     """Every haip:Patient in the default graph of an Oxigraph store, in IRI order, as a Case holding the
-    triples reachable from it (stopping at other patients), its blank nodes named by Skolem IRIs."""
+    triples reachable from it (stopping at other patients), its blank nodes named by Skolem IRIs; then an
+    error record for each patient typed only in a named graph (never dropped silently)."""
     graph = ox.DefaultGraph()
     patients = sorted(
         (q.subject for q in store.quads_for_pattern(None, _TYPE, _PATIENT, graph)), key=lambda t: str(t)
     )
-    if not patients:
+    elsewhere = sorted(  # a patient typed only in a named graph would be lost silently: reported below
+        {
+            str(q.subject)
+            for q in store.quads_for_pattern(None, _TYPE, _PATIENT, None)
+            if not isinstance(q.graph_name, ox.DefaultGraph)
+        }
+        - {str(p) for p in patients}
+    )
+    if not patients and not elsewhere:
         yield Case(source, 0, None, None, errors=(InputError(None, f"{source} describes no haip:Patient"),))
         return
+    yield from _patients(store, source, patients)
+    for position, subject in enumerate(elsewhere, start=len(patients)):
+        message = (
+            f"{subject} is a haip:Patient only in a named graph, which is not read: state the patient and "
+            "its record in the default graph (in-place mode: the --data-graph)"
+        )
+        yield Case(source, position, subject.strip("<>"), None, errors=(InputError(None, message),))
+
+
+def _patients(store: ox.Store, source: str, patients: list[Any]) -> Iterator[Case]:
+    """Each patient of the default graph as a Case, or a Case with the error that keeps it from being read."""
+    graph = ox.DefaultGraph()
     for position, patient in enumerate(patients):
         identifier: Any = next(iter(store.quads_for_pattern(patient, _IDENTIFIER, None, graph)), None)
         named_by = identifier.object if identifier is not None else patient

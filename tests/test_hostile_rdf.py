@@ -4,6 +4,8 @@ message or read correctly, and never ends the run for the other cases."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +90,42 @@ def test_an_ill_typed_integer_is_refused_not_rewritten(tmp_path: Path) -> None:
     )
     (record,) = _records(path)
     assert [e["key"] for e in record["errors"]] == ["months_since_liver_resection"]
+
+
+def test_a_patient_in_a_named_graph_is_reported_not_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "graphs.jsonld"
+    path.write_text(
+        json.dumps(
+            {
+                "@context": {"haip": "https://w3id.org/haip/", "dcterms": "http://purl.org/dc/terms/"},
+                "@graph": [
+                    {"@id": "urn:p:1", "@type": "haip:Patient", "dcterms:identifier": "p1"},
+                    {"@id": "urn:g:2", "@graph": [{"@id": "urn:p:2", "@type": "haip:Patient"}]},
+                ],
+            }
+        )
+    )
+    records = _records(path)
+    assert [r["patient"] for r in records] == ["p1", "urn:p:2"]
+    assert "verdict" in records[0]
+    assert "named graph" in records[1]["errors"][0]["message"]
+
+
+def test_an_ill_typed_literal_is_one_message_and_no_traceback(tmp_path: Path) -> None:
+    """rdflib logs a traceback when it reads "2x"^^xsd:integer; the command line shows only the shape's
+    message (run as a process: the logging goes to the real stderr)."""
+    path = tmp_path / "ill.ttl"
+    path.write_text(
+        PREFIXES + "@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .\n"
+        '<urn:p:1> a haip:Patient ; dcterms:identifier "x" ;\n'
+        '  haip:hasLiverResection [ a haip:LiverResection ; haip:monthsSinceResection "2x"^^xsd:integer ] .\n'
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "haip_kg", "evaluate", str(path), "--format", "jsonl"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert "months_since_liver_resection must be a number" in run.stderr
