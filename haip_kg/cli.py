@@ -57,6 +57,26 @@ def _progress(quiet: bool) -> Any:
     )
 
 
+def _tally(outcome: Any, counts: dict[str, int], done: str, quiet: bool) -> None:
+    """Count one case (as `done`, or refused), naming a refused case's errors on stderr unless quiet."""
+    if not outcome.refused:
+        counts[done] += 1
+        return
+    counts["refused"] += 1
+    counts["unreadable"] += outcome.unreadable_file
+    if not quiet:
+        where = outcome.source + (f" case {outcome.case_id!r}" if outcome.case_id else "")
+        for error in outcome.record["errors"]:
+            click.echo(f"refused: {where}: {error['key'] or '-'}: {error['message']}", err=True)
+
+
+def _exit(counts: dict[str, int], done: str) -> None:
+    """The documented exit code: 2 when no file could be read, 1 when some case was refused, else 0."""
+    if counts[done] == 0 and counts["refused"] == counts["unreadable"]:
+        sys.exit(2)
+    sys.exit(1 if counts["refused"] else 0)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="haip-kg")
 def main() -> None:
@@ -185,17 +205,7 @@ def evaluate(
             )
         for batch in batches:
             for outcome in batch.outcomes:
-                if outcome.refused:
-                    counts["refused"] += 1
-                    counts["unreadable"] += outcome.unreadable_file
-                    if not quiet:
-                        where = outcome.source + (f" case {outcome.case_id!r}" if outcome.case_id else "")
-                        for error in outcome.record["errors"]:
-                            click.echo(
-                                f"refused: {where}: {error['key'] or '-'}: {error['message']}", err=True
-                            )
-                else:
-                    counts["decided"] += 1
+                _tally(outcome, counts, "decided", quiet)
             if progress:
                 done = counts["decided"] + counts["refused"]
                 elapsed = progress.tasks[0].elapsed or 1e-9
@@ -214,9 +224,7 @@ def evaluate(
     run(work, output.path if output else "standard output")
     if not quiet:
         click.echo(f"haip-kg: {counts['decided']} decided, {counts['refused']} refused", err=True)
-    if counts["decided"] == 0 and counts["refused"] == counts["unreadable"]:
-        sys.exit(2)
-    sys.exit(1 if counts["refused"] else 0)
+    _exit(counts, "decided")
 
 
 @main.command()
@@ -248,17 +256,7 @@ def convert(paths: tuple[str, ...], fmt: str, output: LazyOutput | None, quiet: 
     def counted() -> Iterator[conversion.Converted]:
         for batch in conversion.convert(_items(files)):
             for outcome in batch.outcomes:
-                if outcome.refused:
-                    counts["refused"] += 1
-                    counts["unreadable"] += outcome.unreadable_file
-                    if not quiet:
-                        where = outcome.source + (f" case {outcome.case_id!r}" if outcome.case_id else "")
-                        for error in outcome.record["errors"]:
-                            click.echo(
-                                f"refused: {where}: {error['key'] or '-'}: {error['message']}", err=True
-                            )
-                else:
-                    counts["converted"] += 1
+                _tally(outcome, counts, "converted", quiet)
             yield batch
 
     files = case_files(paths)
@@ -274,9 +272,7 @@ def convert(paths: tuple[str, ...], fmt: str, output: LazyOutput | None, quiet: 
     run(work, output.path if output else "standard output")
     if not quiet:
         click.echo(f"haip-kg: {counts['converted']} converted, {counts['refused']} refused", err=True)
-    if counts["converted"] == 0 and counts["refused"] == counts["unreadable"]:
-        sys.exit(2)
-    sys.exit(1 if counts["refused"] else 0)
+    _exit(counts, "converted")
 
 
 @main.command()
