@@ -394,6 +394,11 @@ def _csv_lines(cell: str, table: casesheet.CaseSheetMapping, row: int) -> tuple[
                 f"row {row}: systemic_lines[{index}] has {len(cells)} fields; a line is {'|'.join(names)}"
             )
             errors.append(InputError(f"systemic_lines[{index}]", message))
+        elif not any(cells):  # `a;` or `;;`: a course with nothing recorded is a typing slip, not a course
+            message = (
+                f"row {row}: systemic_lines[{index}] is empty (a ';' too many?); a line is {'|'.join(names)}"
+            )
+            errors.append(InputError(f"systemic_lines[{index}]", message))
     return lines, errors
 
 
@@ -475,7 +480,8 @@ def _patients(store: ox.Store, source: str, patients: list[Any]) -> Iterator[Cas
             )
             continue
         try:
-            named = skolemized(patient, _without_triple_terms(reachable(store, patient)))
+            read = _without_triple_terms(reachable(store, patient))
+            named = skolemized(patient, read)
         except BlankNodeShapeError as error:
             yield Case(source, position, case_id, None, errors=(InputError(None, str(error)),))
             continue

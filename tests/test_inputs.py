@@ -217,6 +217,16 @@ def test_a_systemic_line_with_too_many_fields_is_refused(tmp_path: Path) -> None
     )
 
 
+@pytest.mark.parametrize("cell", ["FOLFOX|metastatic|PD|yes|no;", ";FOLFOX|metastatic|PD|yes|no", "a;;b"])
+def test_an_empty_systemic_line_is_refused_not_read_as_a_course(tmp_path: Path, cell: str) -> None:
+    """A ';' too many would otherwise add a course with nothing recorded (and unsettle S3a/S3b)."""
+    (tmp_path / "lines.csv").write_text(f"id,systemic_lines\nl-1,{cell}\nl-2,FOLFOX|metastatic|PD|yes|no\n")
+    refused, decided = _records(tmp_path / "lines.csv")
+    assert [e["key"] for e in refused["errors"]] == [f"systemic_lines[{cell.split(';').index('')}]"]
+    assert "is empty" in refused["errors"][0]["message"]
+    assert "verdict" in decided
+
+
 def test_csv_line_fields_follow_the_order_in_the_mapping() -> None:
     """The order of a systemic_lines cell is data (sh:order in ontology/casesheet.ttl), not a Python list."""
     from haip_kg import casesheet
