@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import __version__
-from .commandline import LazyOutput, case_files, http_url, output_file, run
+from .commandline import LazyOutput, case_files, http_url, output_file, run, run_writing
 from .serve_command import serve as serve_command
 
 if TYPE_CHECKING:
@@ -212,16 +212,11 @@ def evaluate(
                 progress.update(task, completed=done, rate=f"{done / elapsed:,.0f} cases/s")
             yield batch
 
-    def work() -> None:
-        try:
-            with _progress(quiet) as progress:
-                formats.WRITERS[fmt](counted(progress), output or sys.stdout)
-            sys.stdout.flush()
-        finally:
-            if output is not None:
-                output.close()
+    def write() -> None:
+        with _progress(quiet) as progress:
+            formats.WRITERS[fmt](counted(progress), output or sys.stdout)
 
-    run(work, output.path if output else "standard output")
+    run_writing(write, output)
     if not quiet:
         click.echo(f"haip-kg: {counts['decided']} decided, {counts['refused']} refused", err=True)
     _exit(counts, "decided")
@@ -261,15 +256,7 @@ def convert(paths: tuple[str, ...], fmt: str, output: LazyOutput | None, quiet: 
 
     files = case_files(paths)
 
-    def work() -> None:
-        try:
-            conversion.write(counted(), fmt, output or sys.stdout.buffer)
-            sys.stdout.flush()
-        finally:
-            if output is not None:
-                output.close()
-
-    run(work, output.path if output else "standard output")
+    run_writing(lambda: conversion.write(counted(), fmt, output or sys.stdout.buffer), output)
     if not quiet:
         click.echo(f"haip-kg: {counts['converted']} converted, {counts['refused']} refused", err=True)
     _exit(counts, "converted")

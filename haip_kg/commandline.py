@@ -121,6 +121,20 @@ def run(work: Callable[[], None], output: str) -> None:
         _fail(f"unexpected error ({type(error).__name__}: {error}); set HAIP_KG_TRACEBACK=1 for details")
 
 
+def run_writing(write: Callable[[], None], output: LazyOutput | None) -> None:
+    """`run` a command that writes its results to `output` (None: standard output), closing it after."""
+
+    def work() -> None:
+        try:
+            write()
+            sys.stdout.flush()
+        finally:
+            if output is not None:
+                output.close()
+
+    run(work, output.path if output else "standard output")
+
+
 def _quiet_stdout() -> None:
     """After a broken pipe, send what is left of stdout to /dev/null so that closing it cannot fail."""
     with suppress(OSError, ValueError):  # no real file descriptor (e.g. under a test runner)
