@@ -19,7 +19,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from . import casesheet, engine, report, validate
+from . import casesheet, engine, memo, report, validate
 from .casesheet import InputError
 from .inputs import Case, Item, to_case
 
@@ -91,7 +91,7 @@ def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
     def decide(data: bytes, store: ox.Store) -> engine.Backend:
         return engine.decide(data, store, materialize=with_rdf)
 
-    return decide_cases([to_case(item) for item in items], decide, with_rdf)
+    return decide_cases([to_case(item) for item in items], decide, with_rdf, memoize=not with_rdf)
 
 
 def decide_cases(
@@ -99,11 +99,14 @@ def decide_cases(
     decide: Callable[[bytes, ox.Store], engine.Backend],
     with_rdf: bool = False,
     source: str | None = None,
+    memoize: bool = False,
 ) -> Batch:
     """Check each case against the input contract, have `decide` run the rules over the accepted ones
     (their data as N-Triples, and the in-memory store holding just that data, which the embedded
     backend decides in; it returns the backend holding the decisions) and build one outcome per case,
-    in order. `source` overrides the cases' own source in the records."""
+    in order. `source` overrides the cases' own source in the records. With `memoize`, a batch of case
+    sheets is decided by rule family instead (memo.py: each distinct input of a family once), unless the
+    knowledge base's rules do not allow it (memo.usable)."""
     readable = [(i, case) for i, case in enumerate(cases) if not case.errors]
     data = {i: engine.ntriples_of(case.triples) for i, case in readable}
     node_keys: dict[Any, str] = {}
@@ -122,7 +125,15 @@ def decide_cases(
     records: dict[str, Record] = {}
     warnings: dict[str, list[dict[str, str]]] = {}
     decisions = b""
-    if accepted:
+    by_family = memoize and not with_rdf and memo.usable() is None
+    if accepted and by_family and all(cases[i].sheet is not None for i in accepted):
+        made, found = memo.records([cases[i].sheet for i in accepted])
+        for i, record, warned in zip(accepted, made, found, strict=True):
+            patient = str(cases[i].patient)
+            records[patient] = record
+            if warned:
+                warnings[patient] = warned
+    elif accepted:
         if len(accepted) < len(readable):
             store = validate.data_store(data[i] for i in accepted)
         backend = decide(b"".join(data[i] for i in accepted), store)

@@ -52,6 +52,8 @@ class Case:
     node_keys: Mapping[Node, str] = field(default_factory=dict)
     converted: bool = False
     """Made from a case sheet by the converter (only the mapping's vocabulary), not read as native RDF."""
+    sheet: Any = None
+    """The case sheet it was made from (converted cases)."""
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,7 @@ def to_case(item: Item) -> Case:
         errors,
         conversion.node_keys,
         converted=True,
+        sheet=sheet,
     )
 
 

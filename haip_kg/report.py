@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import unquote
@@ -90,52 +91,18 @@ def _reason(item: str) -> tuple[int, str]:
     return int(order), unquote(value)
 
 
-@dataclass
-class _Explanations:
-    """What the records are assembled from, however it was read (by patient IRI, statement slug)."""
-
-    decisions: list[tuple[str, str, Any]] = field(default_factory=list)  # patient, verdict, score
-    statements: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # statement-decisions rows
-    reasons: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # in display order
-    interpretations: dict[tuple[str, str], set[str]] = field(default_factory=dict)
-    missing: list[tuple[str, str, str]] = field(default_factory=list)  # patient, statement, key
-    conflicts: list[tuple[str, str, str]] = field(default_factory=list)  # patient, statement, conflict
-    conditions: list[tuple[str, str]] = field(default_factory=list)  # in output order
-    flags: list[tuple[str, str]] = field(default_factory=list)
-
-
 def records(store: engine.Backend) -> dict[str, Record]:
     """Output-contract records by patient IRI (without `patient`, `validation` and `source`)."""
     if isinstance(store, engine.Profiled):
         return _records_by_profile(store)
-    return _assemble(_read(store))
-
-
-def _read(store: engine.Backend) -> _Explanations:
-    """Everything about every patient's decisions, from the decisions in the store."""
-    read = _Explanations()
-    read.decisions = [(r["patient"], r["verdict"], r["score"]) for r in _select(store, "patient-decisions")]
-    read.statements = [(r["patient"], r) for r in _select(store, "statement-decisions")]
-    for row in _select(store, "explanation-reasons"):
-        ordered = sorted(_reason(item) for item in row["values"].split(" "))
-        read.reasons[row["patient"], row["statement"]] = list(dict.fromkeys(v for _order, v in ordered))
-    for row in _select(store, "explanation-interpretations"):
-        read.interpretations[row["patient"], row["statement"]] = {
-            _decoded(v) for v in row["values"].split(" ")
-        }
-    for kind in ("missing", "conflicts"):
-        rows = _select(store, f"explanation-{kind}")
-        getattr(read, kind).extend((r["patient"], r["statement"], r["value"]) for r in rows)
-    read.conditions = [(r["patient"], r["condition"]) for r in _select(store, "patient-conditions")]
-    read.flags = [(r["patient"], r["flag"]) for r in _select(store, "patient-flags")]
-    return read
+    return _records_in_place(store)
 
 
 _Links = tuple[tuple[tuple[str, ...], bool], ...]
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     """A profile's decisions, ready to be combined with one patient's own fact assessments."""
 
     verdict: str
@@ -147,23 +114,38 @@ class _Plan:
     missing keys and conflicts are reported (?unsettled in explanation-links)."""
 
 
-_PLANS: dict[engine.Profile, _Plan] = {}
+_PLANS: dict[engine.Profile, Plan] = {}
 
 
 @dataclass(frozen=True)
-class _Own:
+class Own:
     """What one fact assessment adds to the explanation of a decision that used it."""
 
-    reasons: set[tuple[int, str]]
-    interpretation: set[str]
-    missing: set[str]
-    conflict: set[str]
+    reasons: frozenset[tuple[int, str]]
+    interpretation: frozenset[str]
+    missing: frozenset[str]
+    conflict: frozenset[str]
 
 
-def _plan(profile: engine.Profile, decision: engine.ProfileDecision) -> _Plan:
-    plan = _PLANS.get(profile)
-    if plan is not None:
-        return plan
+def own(items: str) -> Own:
+    """An assessment's part of an explanation, from its assessment-explanations row's ?items."""
+    parts: dict[str, set[Any]] = {
+        "reason": set(),
+        "interpretation": set(),
+        "missing": set(),
+        "conflict": set(),
+    }
+    for item in items.split(" "):
+        kind, value = item.split(":", 1)
+        parts[kind].add(_reason(value) if kind == "reason" else _decoded(value))
+    return Own(*(frozenset(parts[k]) for k in ("reason", "interpretation", "missing", "conflict")))
+
+
+def plan(profile: engine.Profile | None, decision: engine.ProfileDecision) -> Plan:
+    """A profile's plan (kept per profile; `profile` None: not kept)."""
+    known = _PLANS.get(profile) if profile is not None else None
+    if known is not None:
+        return known
     rows = decision.rows
     entries: dict[str, tuple[Record, bool]] = {}
     for row in rows["statement-decisions"]:
@@ -176,7 +158,7 @@ def _plan(profile: engine.Profile, decision: engine.ProfileDecision) -> _Plan:
     for row in rows["explanation-links"]:
         links[row["statement"]].append((tuple(row["assessments"]), bool(row["unsettled"])))
     (verdict,) = [row["verdict"] for row in rows["patient-decisions"]]
-    plan = _Plan(
+    made = Plan(
         verdict,
         tuple(row["condition"] for row in rows["patient-conditions"]),
         tuple(
@@ -184,70 +166,103 @@ def _plan(profile: engine.Profile, decision: engine.ProfileDecision) -> _Plan:
             for s, (entry, undetermined) in _in_order(entries).items()
         ),
     )
-    if len(_PLANS) >= engine.MAX_PROFILES:
-        _PLANS.clear()  # bounded memory
-    _PLANS[profile] = plan
-    return plan
+    if profile is not None:
+        if len(_PLANS) >= engine.MAX_PROFILES:
+            _PLANS.clear()  # bounded memory
+        _PLANS[profile] = made
+    return made
 
 
-def _records_by_profile(store: engine.Profiled) -> dict[str, Record]:
-    """The records, from each patient's profile's decisions (engine.decide_profiles) and its own fact
-    assessments: the same join of decisions and the assessments they used as the explanation-* queries
-    make (a test checks the records equal those read by _read), done here because the decisions are the
-    profile's."""
-    own: dict[str, _Own] = {}
-    for row in _select(store, "assessment-explanations"):
-        parts = own[row["assessment"]] = _Own(set(), set(), set(), set())
-        for item in row["items"].split(" "):
-            kind, value = item.split(":", 1)
-            if kind == "reason":
-                parts.reasons.add(_reason(value))
-            else:
-                getattr(parts, kind).add(_decoded(value))
+def build_record(plan: Plan, own_of: Callable[[str], Own | None], flags: list[str], score: Any) -> Record:
+    """A patient's record from its profile's plan and what each of its fact assessments adds (`own_of`,
+    by the IRI the plan's links name): the join of decisions and the assessments they used, the same as
+    the explanation-* queries make in SPARQL (a test checks that they agree)."""
+    statements: Record = {}
+    for slug, base, undetermined, decision_interpretations, links in plan.statements:
+        entry = dict(base)
+        used: set[tuple[int, str]] = set()
+        interpretations = set(decision_interpretations) if decision_interpretations is not None else None
+        missing: set[str] = set()
+        conflicts: set[str] = set()
+        for assessments, unsettled in links:
+            for name in assessments:
+                found = own_of(name)
+                if found is None:
+                    continue
+                used |= found.reasons
+                if found.interpretation:
+                    interpretations = (interpretations or set()) | found.interpretation
+                if unsettled:
+                    missing |= found.missing
+                    conflicts |= found.conflict
+        entry["reasons"] = list(dict.fromkeys(v for _order, v in sorted(used)))
+        if interpretations is not None:
+            entry["interpretations"] = sorted(interpretations)
+        if missing:
+            entry["missing"] = sorted(missing)
+        if conflicts:
+            entry["conflicts"] = sorted(conflicts)
+        if undetermined:
+            entry.setdefault("missing", [])
+            entry.setdefault("conflicts", [])
+        statements[slug] = entry
+    return {
+        "verdict": plan.verdict,
+        "conditions": list(plan.conditions),
+        "statements": statements,
+        "flags": flags,
+        "clinical_risk_score": score,
+    }
+
+
+def _patient_parts(store: engine.Backend) -> tuple[dict[str, Own], dict[str, list[str]], dict[str, Any]]:
+    """Each assessment's part of an explanation (by IRI), each patient's flags and score."""
+    owns = {row["assessment"]: own(row["items"]) for row in _select(store, "assessment-explanations")}
     scores = {row["patient"]: row["score"] for row in _select(store, "patient-scores")}
     flags: dict[str, list[str]] = defaultdict(list)
     for row in _select(store, "patient-flags"):
         flags[row["patient"]].append(row["flag"])
-    out: dict[str, Record] = {}
-    for patient, profile in store.profiles.items():
-        plan = _plan(profile, store.decisions[profile])
-        statements: Record = {}
-        for slug, base, undetermined, decision_interpretations, links in plan.statements:
-            entry = dict(base)
-            used: set[tuple[int, str]] = set()
-            interpretations = set(decision_interpretations) if decision_interpretations is not None else None
-            missing: set[str] = set()
-            conflicts: set[str] = set()
-            for assessments, unsettled in links:
-                for relative in assessments:
-                    found = own.get(patient + relative)
-                    if found is None:
-                        continue
-                    used |= found.reasons
-                    if found.interpretation:
-                        interpretations = (interpretations or set()) | found.interpretation
-                    if unsettled:
-                        missing |= found.missing
-                        conflicts |= found.conflict
-            entry["reasons"] = list(dict.fromkeys(v for _order, v in sorted(used)))
-            if interpretations is not None:
-                entry["interpretations"] = sorted(interpretations)
-            if missing:
-                entry["missing"] = sorted(missing)
-            if conflicts:
-                entry["conflicts"] = sorted(conflicts)
-            if undetermined:
-                entry.setdefault("missing", [])
-                entry.setdefault("conflicts", [])
-            statements[slug] = entry
-        out[patient] = {
-            "verdict": plan.verdict,
-            "conditions": list(plan.conditions),
-            "statements": statements,
-            "flags": flags.get(patient, []),
-            "clinical_risk_score": scores.get(patient),
-        }
-    return out
+    return owns, flags, scores
+
+
+def _records_by_profile(store: engine.Profiled) -> dict[str, Record]:
+    """The records, from each patient's profile's decisions (engine.decide_profiles) and its own fact
+    assessments."""
+    owns, flags, scores = _patient_parts(store)
+    return {
+        patient: build_record(
+            plan(profile, store.decisions[profile]),
+            lambda relative, patient=patient: owns.get(patient + relative),  # type: ignore[misc]
+            flags.get(patient, []),
+            scores.get(patient),
+        )
+        for patient, profile in store.profiles.items()
+    }
+
+
+def _records_in_place(store: engine.Backend) -> dict[str, Record]:
+    """The records when every stage ran over every patient (the per-patient path: a SPARQL endpoint, or a
+    batch whose profiles cannot be used): each patient's own decisions, read by the queries the profile
+    path reads them by, and built the same way."""
+    rows: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
+        lambda: {q: [] for q in engine.PROFILE_QUERIES}
+    )
+    for name in engine.PROFILE_QUERIES:
+        for row in _select(store, name):
+            patient = row.pop("patient")
+            if "assessments" in row:
+                row["assessments"] = row["assessments"].split(" ")
+            rows[patient][name].append(row)
+    owns, flags, scores = _patient_parts(store)
+    return {
+        patient: build_record(
+            plan(None, engine.ProfileDecision(None, patient_rows)),
+            owns.get,
+            flags.get(patient, []),
+            scores.get(patient),
+        )
+        for patient, patient_rows in rows.items()
+    }
 
 
 def _statement_entry(row: dict[str, Any]) -> Record:
@@ -262,60 +277,26 @@ def _statement_entry(row: dict[str, Any]) -> Record:
     return entry
 
 
-def _assemble(read: _Explanations) -> dict[str, Record]:
-    out: dict[str, Record] = {}
-    for patient, verdict, score in read.decisions:
-        out[patient] = {
-            "verdict": verdict,
-            "conditions": [],
-            "statements": {},
-            "flags": [],
-            "clinical_risk_score": score,
-        }
-    undetermined: set[tuple[str, str]] = set()
-    for patient, row in read.statements:
-        out[patient]["statements"][row["statement"]] = _statement_entry(row)
-        if row["undetermined"]:
-            undetermined.add((patient, row["statement"]))
-    for (patient, statement), reasons in read.reasons.items():
-        out[patient]["statements"][statement]["reasons"] = reasons
-    for (patient, statement), interpretations in read.interpretations.items():
-        out[patient]["statements"][statement]["interpretations"] = sorted(interpretations)
-    for kind, rows in (("missing", read.missing), ("conflicts", read.conflicts)):
-        for patient, statement, value in rows:
-            values = out[patient]["statements"][statement].setdefault(kind, [])
-            if value not in values:
-                values.append(value)
-    for patient, record in out.items():
-        record["statements"] = _in_order(record["statements"])
-        for slug, statement in record["statements"].items():
-            for kind in ("missing", "conflicts"):
-                if kind in statement:
-                    statement[kind].sort()
-            if (patient, slug) in undetermined:
-                statement.setdefault("missing", [])
-                statement.setdefault("conflicts", [])
-    for patient, condition in read.conditions:
-        out[patient]["conditions"].append(condition)
-    for patient, flag in read.flags:
-        out[patient]["flags"].append(flag)
-    return out
-
-
 def conflicts(store: engine.Backend) -> dict[str, list[dict[str, str]]]:
     """Conflict warnings by patient IRI."""
-    out: dict[str, list[dict[str, str]]] = defaultdict(list)
-    for row in sorted(_select(store, "patient-conflicts"), key=lambda r: (r["patient"], r["conflict"])):
-        out[row["patient"]].append(
-            {
-                "severity": "warning",
-                "key": row["key"],
-                "message": row["message"] + " The case is decided with these facts unknown.",
-                "shape": f"{PREFIXES['haipsh']}Conflict",
-                "conflict": row["conflict"],
-            }
-        )
-    return out
+    rows: dict[str, list[tuple[str, str | None, str]]] = defaultdict(list)
+    for row in _select(store, "patient-conflicts"):
+        rows[row["patient"]].append((row["conflict"], row["key"], row["message"]))
+    return {patient: warnings(found) for patient, found in rows.items()}
+
+
+def warnings(rows: Iterable[tuple[str, str | None, str]]) -> list[dict[str, str]]:
+    """One patient's conflict warnings from its patient-conflicts rows (conflict, key, message), in order."""
+    return [
+        {
+            "severity": "warning",
+            "key": key,  # type: ignore[dict-item]
+            "message": message + " The case is decided with these facts unknown.",
+            "shape": f"{PREFIXES['haipsh']}Conflict",
+            "conflict": conflict,
+        }
+        for conflict, key, message in sorted(set(rows), key=lambda r: (r[0], r[1] or "", r[2]))
+    ]
 
 
 def decision_graph(store: engine.Backend) -> bytes:

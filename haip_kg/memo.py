@@ -1,0 +1,341 @@
+"""Decide each distinct rule input once: the families' caches, next to the profile cache (engine.py).
+
+A rule family (footprints.py) reads only the case-sheet keys of its footprint. Two patients who agree
+on those keys get the same conclusions from its rules, up to their own IRIs. So a batch of case sheets is
+decided by running each family's real rules (queries/rules) in Oxigraph over one stand-in patient per
+footprint value not seen before, and reusing the conclusions for every patient with that value:
+
+1. each patient's value for each family: its footprint keys' values (and whether the nodes it reads are
+   there at all, for the keys whose values it never reads);
+2. for the values not in the cache, one stand-in case sheet each (those keys only), converted and loaded
+   into a named graph per family, next to the knowledge base; each family's rules run stage by stage
+   over their own graph only, then the per-assessment rules (classify) over each graph;
+3. what the report needs of a patient is read once over all stand-ins (the classes and fact assessments
+   of its profile, the explanations of each assessment, flags, score and conflicts), kept relative to the
+   stand-in's IRI, and cached;
+4. a patient's parts are the union of its families' parts; its profile (classes and assessments) is
+   decided once per profile (engine.decide_profiles) and its record built by report.build_record.
+
+A family whose footprint cannot be proven is decided per patient: its stand-in is the patient's whole
+case sheet, and nothing is cached for it. Every cache is bounded and counts its hits and misses.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Generic, TypeVar
+
+import orjson
+import pyoxigraph as ox
+
+from . import casesheet, engine, footprints, report, resources
+from .report import Own
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+MAX_FAMILY_ENTRIES = 200_000
+"""Bound of the families' cache (entries over all families)."""
+
+
+class BoundedCache(Generic[K, V]):
+    """A least-recently-used cache with a bound, counting hits and misses (thread-safe)."""
+
+    def __init__(self, name: str, bound: int) -> None:
+        self.name = name
+        self.bound = bound
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.bound:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+
+    def info(self) -> dict[str, int]:
+        return {"hits": self.hits, "misses": self.misses, "size": len(self._entries), "bound": self.bound}
+
+
+_FAMILIES: BoundedCache[tuple[int, bytes], FamilyResult] = BoundedCache("families", MAX_FAMILY_ENTRIES)
+
+
+@dataclass(frozen=True)
+class FamilyResult:
+    """What one family's rules concluded about a stand-in, with IRIs relative to the stand-in's IRI."""
+
+    classes: frozenset[str]
+    assessments: frozenset[tuple[str, str, str]]
+    """(relative IRI, fact, truth value) of the assessments the profile stages read."""
+    own: tuple[tuple[str, Own], ...]
+    """What each assessment adds to an explanation, by relative IRI."""
+    flags: frozenset[str]
+    score: Any
+    conflicts: frozenset[tuple[str, str | None, str]]
+    """(conflict slug, case-sheet key or None, message)."""
+
+
+@dataclass
+class Parts:
+    """A patient's conclusions, gathered from its families."""
+
+    classes: set[str] = field(default_factory=set)
+    assessments: set[tuple[str, str, str]] = field(default_factory=set)
+    own: dict[str, Own] = field(default_factory=dict)
+    flags: set[str] = field(default_factory=set)
+    score: Any = None
+    conflicts: set[tuple[str, str | None, str]] = field(default_factory=set)
+
+    def add(self, result: FamilyResult) -> None:
+        self.classes |= result.classes
+        self.assessments |= result.assessments
+        self.own.update(result.own)
+        self.flags |= result.flags
+        if result.score is not None:
+            self.score = result.score
+        self.conflicts |= result.conflicts
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to find one family's input in a case sheet."""
+
+    index: int
+    family: footprints.Family
+    values: tuple[str, ...]
+    """The keys whose values the family reads (sorted); None for a family decided per patient."""
+    presences: tuple[tuple[str, ...], ...]
+    """Groups of keys of which the family reads only whether any has a value (sorted)."""
+
+
+@cache
+def _plans() -> tuple[_Plan, ...]:
+    found = footprints.families()
+    return tuple(
+        _Plan(
+            i,
+            family,
+            tuple(sorted(family.footprint.values)) if family.footprint is not None else (),
+            tuple(sorted(tuple(sorted(g)) for g in family.footprint.presences))
+            if family.footprint is not None
+            else (),
+        )
+        for i, family in enumerate(found.families)
+    )
+
+
+def usable() -> str | None:
+    """None if the batch path can be used with this knowledge base, else why not."""
+    return footprints.families().why_not
+
+
+def _present(sheet: Mapping[str, Any], key: str) -> bool:
+    return sheet.get(key) is not None
+
+
+def _input(plan: _Plan, sheet: Mapping[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """A family's input in a case sheet (its cache key) and the stand-in case sheet that has it (without
+    its id)."""
+    standin = {key: sheet[key] for key in plan.values if _present(sheet, key)}
+    bits = []
+    for group in plan.presences:
+        present = [key for key in group if _present(sheet, key)]
+        bits.append(bool(present))
+        if present and not any(key in standin for key in group):
+            standin[present[0]] = sheet[present[0]]  # any value: the family never reads it, only the node
+    key = orjson.dumps([[k, standin[k]] for k in plan.values if k in standin] + [bits], default=repr)
+    return key, standin
+
+
+def _standin_id(family: int, number: int) -> str:
+    return f"standin-{family:03d}-{number:08d}"
+
+
+def decide(sheets: Sequence[Mapping[str, Any]]) -> list[Parts]:
+    """Each case sheet's conclusions (`sheets` have been validated and convert cleanly)."""
+    plans = _plans()
+    parts = [Parts() for _ in sheets]
+    waiting: dict[str, list[tuple[int, int, bytes | None]]] = {}
+    """stand-in IRI -> (patient index, family index, cache key or None: not cached)"""
+    standins: dict[int, list[tuple[str, Mapping[str, Any]]]] = {}
+    new_keys: dict[tuple[int, bytes], str] = {}
+    for i, sheet in enumerate(sheets):
+        for plan in plans:
+            if plan.family.footprint is None:  # not proven: decided per patient, on its whole sheet
+                iri = str(casesheet.patient_iri(sheet["id"]))
+                standins.setdefault(plan.index, []).append((iri, sheet))
+                waiting.setdefault(iri, []).append((i, plan.index, None))
+                continue
+            key, standin = _input(plan, sheet)
+            found = _FAMILIES.get((plan.index, key))
+            if found is not None:
+                parts[i].add(found)
+                continue
+            named = new_keys.get((plan.index, key))
+            if named is None:
+                ident = _standin_id(plan.index, len(new_keys))
+                named = new_keys[plan.index, key] = str(casesheet.patient_iri(ident))
+                standins.setdefault(plan.index, []).append((named, {"id": ident, **standin}))
+            waiting.setdefault(named, []).append((i, plan.index, key))
+    if standins:
+        results = _run(standins)
+        for iri, users in waiting.items():
+            result = results[iri]
+            for i, family, cached in users:
+                parts[i].add(result)
+                if cached is not None:
+                    _FAMILIES.put((family, cached), result)
+    return parts
+
+
+def _graph(family: int) -> ox.NamedNode:
+    return ox.NamedNode(f"urn:haip:family:{family}")
+
+
+def _run(standins: Mapping[int, Sequence[tuple[str, Mapping[str, Any]]]]) -> dict[str, FamilyResult]:
+    """Run each family's rules over its stand-ins (in its own graph, next to the knowledge base) and read
+    what the report needs of every stand-in."""
+    store = ox.Store()
+    store.load(engine.knowledge_base_ntriples(), format=ox.RdfFormat.N_TRIPLES, lenient=True)
+    plans = _plans()
+    node_rules = footprints.families().node_rules
+    for index, group in standins.items():
+        graph = _graph(index)
+        data = b"".join(_ntriples(sheet) for _iri, sheet in group)
+        store.load(data, format=ox.RdfFormat.N_TRIPLES, to_graph=graph)
+        scope = [ox.DefaultGraph(), graph]
+        rules = plans[index].family.rules
+        stages = [s for s in engine.STAGES_BEFORE_REASONING + engine.STAGES_AFTER_REASONING]
+        for stage in stages:
+            texts = [
+                text
+                for name, text in engine.rules(stage)
+                if (stage, name) in rules or (stage, name) in node_rules
+            ]
+            if texts:
+                found = b"".join(_construct(store, text, scope) for text in texts)
+                store.load(found, format=ox.RdfFormat.N_TRIPLES, to_graph=graph, lenient=True)
+    return _read(store, {iri for group in standins.values() for iri, _sheet in group})
+
+
+def _construct(store: ox.Store, query: str, scope: list[Any]) -> bytes:
+    result = store.query(query, default_graph=scope)
+    try:
+        assert isinstance(result, ox.QueryTriples), "expected a CONSTRUCT query"
+        return result.serialize(format=ox.RdfFormat.N_TRIPLES) or b""
+    finally:
+        del result
+
+
+def _ntriples(sheet: Mapping[str, Any]) -> bytes:
+    conversion = casesheet.convert(dict(sheet))
+    if conversion.errors:
+        raise ValueError(f"a stand-in case sheet does not convert: {conversion.errors}")
+    return engine.ntriples_of(conversion.triples)
+
+
+def _select(store: ox.Store, kind: str, name: str) -> list[dict[str, Any]]:
+    result = store.query(resources.query(kind, name), use_default_graph_as_union=True)
+    try:
+        assert isinstance(result, ox.QuerySolutions), "expected a SELECT query"
+        return engine.plain_rows(result.serialize(format=ox.QueryResultsFormat.JSON) or b"")
+    finally:
+        del result
+
+
+def _read(store: ox.Store, iris: set[str]) -> dict[str, FamilyResult]:
+    """What the report needs of every stand-in (the profile's classes and assessments, the explanations,
+    flags, score and conflicts), relative to its IRI."""
+    found: dict[str, dict[str, Any]] = {
+        iri: {
+            "classes": set(),
+            "assessments": set(),
+            "own": {},
+            "flags": set(),
+            "score": None,
+            "conflicts": set(),
+        }
+        for iri in iris
+    }
+
+    def owner(iri: str) -> tuple[str, str]:
+        for length in _prefix_lengths(iris):
+            head = iri[:length]
+            if head in found and (len(iri) == length or iri[length] == "/"):
+                return head, iri[length:]
+        raise RuntimeError(f"a rule concluded about {iri}, which is not under a patient's IRI")
+
+    for row in _select(store, "engine", "patient-classes"):
+        found[row["patient"]]["classes"] |= set(row["classes"].split(" "))
+    for row in _select(store, "engine", "patient-assessments"):
+        patient, items = row["patient"], row["items"].split(" ")
+        for assessment, fact, value in zip(items[0::3], items[1::3], items[2::3], strict=True):
+            head, relative = owner(assessment)
+            if head != patient:
+                raise RuntimeError(f"{assessment} is about {patient} but named under {head}")
+            found[patient]["assessments"].add((relative, fact, value))
+    for row in _select(store, "report", "assessment-explanations"):
+        head, relative = owner(row["assessment"])
+        found[head]["own"][relative] = report.own(row["items"])
+    for row in _select(store, "report", "patient-flags"):
+        found[row["patient"]]["flags"].add(row["flag"])
+    for row in _select(store, "report", "patient-scores"):
+        found[row["patient"]]["score"] = row["score"]
+    for row in _select(store, "report", "patient-conflicts"):
+        found[row["patient"]]["conflicts"].add((row["conflict"], row["key"], row["message"]))
+    return {
+        iri: FamilyResult(
+            frozenset(parts["classes"]),
+            frozenset(parts["assessments"]),
+            tuple(sorted(parts["own"].items())),
+            frozenset(parts["flags"]),
+            parts["score"],
+            frozenset(parts["conflicts"]),
+        )
+        for iri, parts in found.items()
+    }
+
+
+def _prefix_lengths(iris: Iterable[str]) -> list[int]:
+    return sorted({len(iri) for iri in iris}, reverse=True)
+
+
+def records(sheets: Sequence[Mapping[str, Any]]) -> tuple[list[report.Record], list[list[dict[str, Any]]]]:
+    """Each case sheet's record (without `patient`, `validation`, `source`) and conflict warnings."""
+    parts = decide(sheets)
+    profiles = [(frozenset(p.classes), frozenset(p.assessments)) for p in parts]
+    decisions = engine.decide_profiles(profiles, with_triples=False)
+    out = []
+    warnings = []
+    for profile, part in zip(profiles, parts, strict=True):
+        plan = report.plan(profile, decisions[profile])
+        out.append(report.build_record(plan, part.own.get, sorted(part.flags), part.score))
+        warnings.append(report.warnings(sorted(part.conflicts)))
+    return out, warnings
+
+
+def cache_info() -> dict[str, dict[str, int]]:
+    """Each cache's hits, misses, size and bound in this process."""
+    return {"families": _FAMILIES.info()}
