@@ -23,7 +23,7 @@ import argparse
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path as FilePath
 from typing import Any
@@ -71,9 +71,13 @@ class Parsed:
     problems: tuple[str, ...]
     """Reasons its footprint cannot be proven, found while walking the algebra."""
     binds: tuple[tuple[Variable, Any], ...]
-    """BIND and aggregate results with their expressions, innermost first."""
+    """BIND and aggregate results with their expressions, innermost first; and each variable a subquery
+    projects, with the same variable inside it (the expression is then that variable). Variables are
+    named apart per (sub)query: `?x@3` (see _scoped)."""
     conditions: tuple[Any, ...]
     """FILTER and OPTIONAL conditions."""
+    top: int
+    """The scope of the outermost query (the template's variables are its)."""
 
 
 def parse(text: str) -> Parsed:
@@ -85,6 +89,7 @@ def parse(text: str) -> Parsed:
     binds: list[tuple[Variable, Any]] = []
     conditions: list[Any] = []
     scopes = iter(range(1, 1_000_000))
+    top: list[int] = []
 
     def path_predicates(path: Any) -> Iterator[URIRef]:
         if isinstance(path, URIRef):
@@ -138,10 +143,15 @@ def parse(text: str) -> Parsed:
             if isinstance(node, Expr):
                 expression(node)
             return
-        if scope is None:
-            scope = next(scopes)
         name = node.name
-        if name == "Project":  # a (sub)query: its variables are its own
+        if name == "Project":  # a (sub)query: its variables are its own, but for those it projects
+            inner = next(scopes)
+            top.append(inner) if scope is None else None
+            walk(node["p"], inner, required)
+            if scope is not None:
+                binds.extend((_scoped(v, scope), _scoped(v, inner)) for v in node.get("PV") or ())
+            return
+        if scope is None:
             scope = next(scopes)
         if name == "BGP":
             triples(node, scope, required)
@@ -151,19 +161,19 @@ def parse(text: str) -> Parsed:
         if name == "Extend":
             walk(node["p"], scope, required)
             expression(node["expr"])
-            binds.append((node["var"], node["expr"]))
+            binds.append((_scoped(node["var"], scope), _scoped(node["expr"], scope)))
             return
         if name == "AggregateJoin":
             walk(node["p"], scope, required)
             for aggregate in node.get("A") or ():
                 expression(aggregate)
-                binds.append((aggregate["res"], aggregate))
+                binds.append((_scoped(aggregate["res"], scope), _scoped(aggregate, scope)))
             return
         if name == "LeftJoin":
             walk(node["p1"], scope, required)
             walk(node["p2"], scope, False)
             expression(node.get("expr"))
-            conditions.append(node.get("expr"))
+            conditions.append(_scoped(node.get("expr"), scope))
             return
         if name in ("Union", "Minus"):
             walk(node["p1"], scope, required and name == "Minus")
@@ -172,7 +182,7 @@ def parse(text: str) -> Parsed:
         if name == "Filter":
             walk(node["p"], scope, required)
             expression(node["expr"])
-            conditions.append(node["expr"])
+            conditions.append(_scoped(node["expr"], scope))
             return
         for key, child in node.items():
             if key == "template" or key.startswith("_"):
@@ -184,7 +194,23 @@ def parse(text: str) -> Parsed:
 
     walk(algebra.get("p"), None, True)
     template = tuple(algebra.get("template") or ())
-    return Parsed(tuple(patterns), template, tuple(problems), tuple(binds), tuple(conditions))
+    return Parsed(
+        tuple(patterns), template, tuple(problems), tuple(binds), tuple(conditions), top[0] if top else 0
+    )
+
+
+def _scoped(value: Any, scope: int) -> Any:
+    """A copy of an expression whose variables are named apart per (sub)query: a name means one variable
+    only within its query (rdflib even numbers aggregates `__agg_1__` again in every subquery)."""
+    if isinstance(value, Variable):
+        return Variable(f"{value}@{scope}")
+    if isinstance(value, CompValue):
+        return CompValue(
+            value.name, **{k: _scoped(v, scope) for k, v in value.items() if not k.startswith("_")}
+        )
+    if isinstance(value, list | tuple):
+        return [_scoped(v, scope) for v in value]
+    return value
 
 
 def _variables(value: Any) -> Iterator[Variable]:
@@ -359,6 +385,9 @@ class _Value:
     exact: bool = False
     known: bool | None = None
     """A boolean known to be the same for every patient."""
+    string: bool = False
+    """For "patient" and "relative": a string (STR, CONCAT) rather than an IRI. A conclusion holding such
+    a string holds the patient's IRI as text, which no IRI renaming can move to another patient."""
 
 
 _SAME = _Value("same")
@@ -404,46 +433,39 @@ they test kinds and compare terms (two IRIs under the same patient compare as th
 under a patient's never equals a knowledge-base term, since patient IRIs have their own base)."""
 
 
-def _meet(known: _Value | None, value: _Value) -> _Value:
-    """The more precise of two descriptions of the same value (both hold)."""
-    if known is None or known.kind != "patient":
-        return value if known is None or value.kind == "patient" or value.kind == "leaky" else known
-    if value.kind != "patient":
-        return value if value.kind == "leaky" else known
-    if known.exact or (not value.exact and len(known.text) >= len(value.text)):
-        return known
-    return value
-
-
 def _join(values: list[_Value]) -> _Value:
     if any(v.kind == "leaky" for v in values):
         return _LEAKY
     patients = [v for v in values if v.kind != "same"]
     if not patients:
         return _SAME
+    string = any(v.string for v in patients)
     if len(patients) < len(values) or any(v.kind != "patient" for v in patients):
-        return _RELATIVE
+        return replace(_RELATIVE, string=string)
     if all(v == patients[0] for v in patients):
         return patients[0]
     common = patients[0].text
     for v in patients[1:]:
         while not v.text.startswith(common):
             common = common[:-1]
-    return _Value("patient", common)
+    return _Value("patient", common, string=string)
 
 
 def _evaluate(expr: Any, env: dict[Variable, _Value]) -> _Value:
     """Evaluate an expression over the abstract values of its variables (see _Value)."""
     if isinstance(expr, Variable):
         return env.get(expr, _SAME)
-    if not isinstance(expr, Expr):
+    if not isinstance(expr, CompValue):  # an Expr, or an aggregate (a plain CompValue)
         if isinstance(expr, list | tuple):
             return _join([_evaluate(e, env) for e in expr])
         return _SAME
     name = expr.name
     args = [v for k, v in expr.items() if not k.startswith("_") and k not in ("op", "distinct", "separator")]
     if name in ("Builtin_STR", "Builtin_IRI", "Builtin_URI"):
-        return _evaluate(expr["arg"], env)
+        value = _evaluate(expr["arg"], env)
+        if value.kind in ("patient", "relative"):
+            return replace(value, string=name == "Builtin_STR")
+        return value
     if name == "Builtin_CONCAT":
         parts = list(expr["arg"])
         values = [_evaluate(part, env) for part in parts]
@@ -452,15 +474,15 @@ def _evaluate(expr: Any, env: dict[Variable, _Value]) -> _Value:
             return _SAME
         if first.kind == "patient" and all(v.kind == "same" for v in rest):
             if not first.exact:
-                return _Value("patient", first.text)
+                return _Value("patient", first.text, string=True)
             text = first.text
             for part in parts[1:]:
                 if not isinstance(part, Literal):
-                    return _Value("patient", text)
+                    return _Value("patient", text, string=True)
                 text += str(part)
-            return _Value("patient", text, exact=True)
+            return _Value("patient", text, exact=True, string=True)
         if first.kind == "relative" and all(v.kind == "same" for v in rest):
-            return _RELATIVE
+            return replace(_RELATIVE, string=True)
         return _LEAKY
     if name == "Builtin_STRSTARTS":
         whole, start = _evaluate(expr["arg1"], env), _evaluate(expr["arg2"], env)
@@ -493,45 +515,87 @@ def _evaluate(expr: Any, env: dict[Variable, _Value]) -> _Value:
 
 
 def _environment(parsed: Parsed) -> tuple[dict[Variable, _Value], list[str]]:
-    """The abstract value of each variable of a rule, and where its conclusions could depend on the
-    patient's IRI other than by being named under it."""
+    """The abstract value of each variable of a rule (named apart per scope, see _scoped), and where its
+    conclusions could depend on the patient's IRI other than by being named under it."""
     vocabulary = input_vocabulary()
     kb = _knowledge_base_only()
     literal = _literal_predicates()
-    env: dict[Variable, _Value] = {}
+    required: dict[Variable, _Value] = {}
+    optional: dict[Variable, _Value] = {}
 
-    def note(var: Any, value: _Value) -> None:
-        """What a pattern or a BIND says of a variable; a variable satisfies every pattern it is in."""
+    def note(var: Any, scope: int, value: _Value, always: bool) -> None:
+        """A variable in a pattern every solution matches is all its patterns say (`always`); one only in
+        optional or alternative patterns is any of them."""
         if isinstance(var, Variable):
-            env[var] = _meet(env.get(var), value)
+            var = _scoped(var, scope)
+            if always:
+                required[var] = _meet(required.get(var), value)
+            else:
+                known = optional.get(var)
+                optional[var] = value if known is None else _join([known, value])
 
     for pattern in parsed.patterns:
-        p, s, o = pattern.predicate, pattern.subject, pattern.obj
+        p, s, o, scope, always = (
+            pattern.predicate,
+            pattern.subject,
+            pattern.obj,
+            pattern.scope,
+            pattern.required,
+        )
         if p in kb:
             continue
         if (p == RDF.type and o == vocabulary.patient_class) or p in vocabulary.on_patient:
-            note(s, _PATIENT)
+            note(s, scope, _PATIENT, always)
         elif p == HAIP.aboutPatient:
-            note(o, _PATIENT)
-            note(s, _UNDER)
-        elif p in vocabulary.node_predicates or p in vocabulary.keys_of_predicate:
-            note(s, _UNDER if p in vocabulary.node_predicates else _RELATIVE)
+            note(o, scope, _PATIENT, always)
+            note(s, scope, _UNDER, always)
+        elif p in vocabulary.node_predicates:
+            note(s, scope, _UNDER, always)
         else:
-            note(s, _RELATIVE)
+            note(s, scope, _RELATIVE, always)
         if p in vocabulary.links:
-            note(o, _Value("patient", vocabulary.links[p]))
-        elif p not in literal and p not in vocabulary.code_predicates and p != RDF.type:
-            note(o, _RELATIVE)
+            note(o, scope, _Value("patient", vocabulary.links[p]), always)
+        elif (
+            p != HAIP.aboutPatient
+            and p not in literal
+            and p not in vocabulary.code_predicates
+            and p != RDF.type
+        ):
+            note(o, scope, _RELATIVE, always)
+    env = {**{v: x for v, x in optional.items() if v not in required}, **required}
     problems = []
     for var, expr in parsed.binds:
         value = _evaluate(expr, env)
         if value.kind == "leaky":
-            problems.append(f"?{var} depends on the patient's IRI other than by naming under it")
-        note(var, value)
+            problems.append(
+                f"?{str(var).split('@')[0]} depends on the patient's IRI other than by naming under it"
+            )
+        known = env.get(var)
+        env[var] = value if known is None else _join([known, value])
     for condition in parsed.conditions:
         if condition is not None and _evaluate(condition, env).kind == "leaky":
             problems.append("a condition depends on the patient's IRI")
+    for _s, _p, o in parsed.template:
+        concluded = env.get(_scoped(o, parsed.top)) if isinstance(o, Variable) else None
+        if concluded is not None and concluded.string and concluded.kind in ("patient", "relative"):
+            problems.append(f"?{o} concludes text that holds the patient's IRI")
     return env, problems
+
+
+def _meet(known: _Value | None, value: _Value) -> _Value:
+    """What holds of a value that two descriptions both describe: the more precise; two that cannot both
+    hold (a contradiction: the pattern never matches) give the safe "relative"."""
+    if known is None:
+        return value
+    if known.kind == "patient" and value.kind == "patient":
+        if not _may_equal(known, value):
+            return _RELATIVE
+        if known.exact or (not value.exact and len(known.text) >= len(value.text)):
+            return known
+        return value
+    if "relative" in (known.kind, value.kind) and "patient" in (known.kind, value.kind):
+        return known if known.kind == "patient" else value  # "relative" says less
+    return known if known == value else _RELATIVE
 
 
 @cache
@@ -595,13 +659,16 @@ def _node_of(pattern: Pattern, patterns: tuple[Pattern, ...], env: dict[Variable
         and (other.required or other.group == pattern.group)
     )
     subject = pattern.subject
-    return _Node(facts, env.get(subject, _RELATIVE) if isinstance(subject, Variable) else _RELATIVE)
+    if not isinstance(subject, Variable):
+        return _Node(facts, _RELATIVE)
+    return _Node(facts, env.get(_scoped(subject, pattern.scope), _RELATIVE))
 
 
 def _writes(parsed: Parsed) -> list[_Access]:
     """What a rule's CONSTRUCT template writes."""
     env, _problems = _environment(parsed)
-    template = tuple(Pattern(s, p, o, 0, True, 0) for s, p, o in parsed.template if isinstance(p, URIRef))
+    top = parsed.top
+    template = tuple(Pattern(s, p, o, top, True, 0) for s, p, o in parsed.template if isinstance(p, URIRef))
     return [
         _Access(t.predicate, t.obj if isinstance(t.obj, URIRef) else None, _node_of(t, template, env))
         for t in template
@@ -856,6 +923,20 @@ def analyse() -> Families:
     out.sort(key=lambda family: order[family.rules[0]])
     footprints = [RuleFootprint(s, n, f.footprint, f.why) for f in out for s, n in f.rules]
     return Families(tuple(out), tuple(footprints), node_rules, "; ".join(why_not) or None)
+
+
+def check_rule(stage: str, text: str) -> tuple[Footprint, list[str]]:
+    """What a rule of a family stage would read directly, and why its footprint cannot be proven (empty
+    if it can), against the conclusions of the knowledge base's own rules."""
+    parsed = parse(text)
+    read, conclusions, problems = _direct_reads(parsed)
+    stages = engine.STAGES_BEFORE_REASONING + engine.STAGES_AFTER_REASONING
+    writes = {(s, n): _writes(p) for s, n, p in _all_rules() if stages.index(s) < stages.index(stage)}
+    for access in conclusions:
+        outside = {f"{s}/{n}" for s, n in _producers(access, writes) if s not in FAMILY_STAGES}
+        if outside:
+            problems.append(f"it reads {access.predicate.n3()}, concluded by {', '.join(sorted(outside))}")
+    return read, problems
 
 
 def main() -> None:

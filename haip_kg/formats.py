@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 from urllib.parse import quote
 
+import orjson
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF
 
@@ -23,6 +23,12 @@ class Output(Protocol):
     def write(self, text: str, /) -> int: ...
 
 
+def _json(record: dict[str, Any]) -> str:
+    """A record as compact JSON (orjson: about 10x faster than the json module; the same text as
+    `json.dumps(record, ensure_ascii=False, separators=(",", ":"))`, which a test checks)."""
+    return orjson.dumps(record).decode("utf-8")
+
+
 def write_json(batches: Iterable[Batch], out: Output) -> None:
     """An array in input order. Nothing is written before the first record, so a run that fails before
     it leaves no output; one that fails later still closes the array (valid JSON, the records so far)."""
@@ -31,7 +37,7 @@ def write_json(batches: Iterable[Batch], out: Output) -> None:
         for batch in batches:
             for outcome in batch.outcomes:
                 out.write("[\n" if first else ",\n")
-                out.write(json.dumps(outcome.record, ensure_ascii=False))
+                out.write(_json(outcome.record))
                 first = False
     finally:
         if not first:
@@ -43,7 +49,7 @@ def write_json(batches: Iterable[Batch], out: Output) -> None:
 def write_jsonl(batches: Iterable[Batch], out: Output) -> None:
     for batch in batches:
         for outcome in batch.outcomes:
-            out.write(json.dumps(outcome.record, ensure_ascii=False) + "\n")
+            out.write(_json(outcome.record) + "\n")
 
 
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")

@@ -54,14 +54,22 @@ class BoundedCache(Generic[K, V]):
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
+        """The value cached for `key` (counted as a hit), or None (not counted: see miss)."""
         with self._lock:
             value = self._entries.get(key)
-            if value is None:
-                self.misses += 1
-            else:
+            if value is not None:
                 self.hits += 1
                 self._entries.move_to_end(key)
             return value
+
+    def miss(self, reused: bool = False) -> None:
+        """Count a lookup that found nothing: a miss, or a hit if its value is being made for an earlier
+        lookup of the same batch (`reused`)."""
+        with self._lock:
+            if reused:
+                self.hits += 1
+            else:
+                self.misses += 1
 
     def put(self, key: K, value: V) -> None:
         with self._lock:
@@ -79,7 +87,17 @@ class BoundedCache(Generic[K, V]):
         return {"hits": self.hits, "misses": self.misses, "size": len(self._entries), "bound": self.bound}
 
 
-_FAMILIES: BoundedCache[tuple[int, bytes], FamilyResult] = BoundedCache("families", MAX_FAMILY_ENTRIES)
+_FAMILIES: dict[int, BoundedCache[bytes, FamilyResult]] = {}
+"""One cache per family (by index), each bounded by an equal share of MAX_FAMILY_ENTRIES."""
+
+
+def _cache(family: int) -> BoundedCache[bytes, FamilyResult]:
+    found = _FAMILIES.get(family)
+    if found is None:
+        plans = _plans()
+        bound = MAX_FAMILY_ENTRIES // max(1, len(plans))
+        found = _FAMILIES.setdefault(family, BoundedCache(plans[family].family.name, bound))
+    return found
 
 
 @dataclass(frozen=True)
@@ -189,11 +207,12 @@ def decide(sheets: Sequence[Mapping[str, Any]]) -> list[Parts]:
                 waiting.setdefault(iri, []).append((i, plan.index, None))
                 continue
             key, standin = _input(plan, sheet)
-            found = _FAMILIES.get((plan.index, key))
+            found = _cache(plan.index).get(key)
             if found is not None:
                 parts[i].add(found)
                 continue
             named = new_keys.get((plan.index, key))
+            _cache(plan.index).miss(reused=named is not None)
             if named is None:
                 ident = _standin_id(plan.index, len(new_keys))
                 named = new_keys[plan.index, key] = str(casesheet.patient_iri(ident))
@@ -206,7 +225,7 @@ def decide(sheets: Sequence[Mapping[str, Any]]) -> list[Parts]:
             for i, family, cached in users:
                 parts[i].add(result)
                 if cached is not None:
-                    _FAMILIES.put((family, cached), result)
+                    _cache(family).put(cached, result)
     return parts
 
 
@@ -338,4 +357,4 @@ def records(sheets: Sequence[Mapping[str, Any]]) -> tuple[list[report.Record], l
 
 def cache_info() -> dict[str, dict[str, int]]:
     """Each cache's hits, misses, size and bound in this process."""
-    return {"families": _FAMILIES.info()}
+    return {f"family {cache.name}": cache.info() for _index, cache in sorted(_FAMILIES.items())}
