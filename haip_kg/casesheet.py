@@ -171,13 +171,21 @@ def _term(value: Any, key: KeyDef, table: CaseSheetMapping) -> Node:
             return table.codes[key.value_class][value]
         return Literal(value if isinstance(value, str) else repr(value))
     if isinstance(value, str | int | float):  # hashable: the same literal is made once
-        return _literal(type(value).__name__, value, key.datatype)
+        return _literal(_kind(value), value, key.datatype)
     return Literal(str(value))
+
+
+def _kind(value: str | int | float) -> str:
+    """What keeps apart, in `_literal`'s cache, values that are equal (with equal hashes) but written
+    differently: True, 1 and 1.0 by their type; -0.0 and 0.0 by their sign."""
+    if isinstance(value, float) and value == 0 and math.copysign(1.0, value) < 0:
+        return "negative zero"
+    return type(value).__name__
 
 
 @lru_cache(maxsize=16384)
 def _literal(kind: str, value: Any, datatype: URIRef | None) -> Literal:
-    """The literal for a value of a key with this datatype (`kind` keeps True, 1 and 1.0 apart)."""
+    """The literal for a value of a key with this datatype (`kind`: see `_kind`)."""
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
     if datatype == XSD.boolean and isinstance(value, bool):
         return Literal(value)
