@@ -34,6 +34,7 @@ import pyoxigraph as ox
 
 from . import casesheet, engine, footprints, report, resources
 from .report import Own
+from .sheet_ntriples import sheet_ntriples
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -269,10 +270,10 @@ def _construct(store: ox.Store, query: str, scope: list[Any]) -> bytes:
 
 
 def _ntriples(sheet: Mapping[str, Any]) -> bytes:
-    conversion = casesheet.convert(dict(sheet))
-    if conversion.errors:
-        raise ValueError(f"a stand-in case sheet does not convert: {conversion.errors}")
-    return engine.ntriples_of(conversion.triples)
+    data = sheet_ntriples(dict(sheet))
+    if data is None:  # a part of a case sheet that converts cleanly converts cleanly
+        raise ValueError(f"a stand-in case sheet does not convert: {sheet!r}")
+    return data
 
 
 def _select(store: ox.Store, kind: str, name: str) -> list[dict[str, Any]]:
@@ -353,6 +354,11 @@ def records(sheets: Sequence[Mapping[str, Any]]) -> tuple[list[report.Record], l
         out.append(report.build_record(plan, part.own.get, sorted(part.flags), part.score))
         warnings.append(report.warnings(sorted(part.conflicts)))
     return out, warnings
+
+
+def clear() -> None:
+    """Empty every family's cache (and its counts)."""
+    _FAMILIES.clear()
 
 
 def cache_info() -> dict[str, dict[str, int]]:
