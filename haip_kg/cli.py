@@ -13,6 +13,7 @@ Results go to stdout (or -o FILE), logs and progress to stderr.
 from __future__ import annotations
 
 import logging
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -145,6 +146,12 @@ def _graph_iri(_context: click.Context, param: click.Parameter, value: str | Non
 @click.option(
     "--result-graph", callback=_graph_iri, help="Named graph to write the decisions into (RDF), replacing it."
 )
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="At the end, print the caches' hits, misses, sizes and bounds over all workers on stderr "
+    "(one line: `cache-stats: ` and a JSON object).",
+)
 def evaluate(
     paths: tuple[str, ...],
     fmt: str,
@@ -157,6 +164,7 @@ def evaluate(
     store_endpoint: str | None,
     data_graph: str | None,
     result_graph: str | None,
+    stats: bool,
 ) -> None:
     """Decide every case in PATHS: case sheets (.json, .jsonl, .ndjson, .csv) or RDF (.ttl, .nt, .jsonld),
     suffixes in any letter case; a folder means its case files (others in it are named on stderr). Every
@@ -177,6 +185,7 @@ def evaluate(
     files = case_files(paths)
 
     counts = {"decided": 0, "refused": 0, "unreadable": 0}
+    caches: list[tuple[int, dict[str, dict[str, int]]]] = []
     workers = workers or os.cpu_count() or 1
     evaluation.tune_for_throughput()
 
@@ -204,6 +213,8 @@ def evaluate(
                 scheduler=scheduler,
             )
         for batch in batches:
+            if batch.caches is not None:
+                caches.append(batch.caches)
             for outcome in batch.outcomes:
                 _tally(outcome, counts, "decided", quiet)
             if progress:
@@ -217,6 +228,8 @@ def evaluate(
             formats.WRITERS[fmt](counted(progress), output or sys.stdout)
 
     run_writing(write, output)
+    if stats:
+        click.echo("cache-stats: " + json.dumps(evaluation.cache_totals(caches), sort_keys=True), err=True)
     if not quiet:
         click.echo(f"haip-kg: {counts['decided']} decided, {counts['refused']} refused", err=True)
     _exit(counts, "decided")

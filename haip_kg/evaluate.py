@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
@@ -58,6 +59,8 @@ class Batch:
     outcomes: list[Outcome]
     decisions: bytes
     """The batch's decisions as RDF (N-Triples) when asked for (`with_rdf`), else empty."""
+    caches: tuple[int, dict[str, dict[str, int]]] | None = None
+    """(process id, memo.cache_info()) of the process that decided it, just after."""
 
 
 def error_record(case: Case, errors: Iterable[InputError]) -> Record:
@@ -91,7 +94,8 @@ def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
     def decide(data: bytes, store: ox.Store) -> engine.Backend:
         return engine.decide(data, store, materialize=with_rdf)
 
-    return decide_cases([to_case(item) for item in items], decide, with_rdf, memoize=not with_rdf)
+    batch = decide_cases([to_case(item) for item in items], decide, with_rdf, memoize=not with_rdf)
+    return replace(batch, caches=(os.getpid(), memo.cache_info()))
 
 
 def decide_cases(
@@ -254,3 +258,17 @@ def evaluate(
             yield decide_batch(batch, with_rdf)
     else:
         yield from _ordered_parallel(decide_batch, batches, workers, with_rdf)
+
+
+def cache_totals(
+    batches_caches: Iterable[tuple[int, dict[str, dict[str, int]]]],
+) -> dict[str, dict[str, int]]:
+    """The caches' counts over every process of a run: the last report of each process, summed."""
+    last = dict(batches_caches)
+    totals: dict[str, dict[str, int]] = {}
+    for info in last.values():
+        for name, counts in info.items():
+            total = totals.setdefault(name, dict.fromkeys(counts, 0))
+            for key, value in counts.items():
+                total[key] = total.get(key, 0) + value
+    return totals

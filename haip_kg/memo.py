@@ -362,5 +362,8 @@ def clear() -> None:
 
 
 def cache_info() -> dict[str, dict[str, int]]:
-    """Each cache's hits, misses, size and bound in this process."""
-    return {f"family {cache.name}": cache.info() for _index, cache in sorted(_FAMILIES.items())}
+    """Each cache's hits, misses, size and bound in this process: every family's, the profiles' (a
+    patient whose profile was decided before, or earlier in its batch, is a hit)."""
+    info = {f"family {cache.name}": cache.info() for _index, cache in sorted(_FAMILIES.items())}
+    info["profiles"] = {**engine.PROFILE_COUNTS, "size": engine.profile_count(), "bound": engine.MAX_PROFILES}
+    return info

@@ -84,3 +84,27 @@ def test_the_consensus_entry_is_read_from_the_knowledge_base() -> None:
     )
     record["consensus"]["doi"] = "changed"
     assert report.consensus()["doi"] == "10.3747/co.21.1577"  # each record has its own copy
+
+
+def test_the_one_record_builder_agrees_with_the_explanation_queries() -> None:
+    """report.build_record joins decisions and the assessments they used in Python; the explanation-*
+    queries (tests/explanation_oracle.py) join them in SPARQL. Over the corpus and random varied cases,
+    decided with every stage over every patient, both give every record alike."""
+    import random
+
+    from conftest import CASES, load
+    from explanation_oracle import records as oracle_records
+    from test_memo import varied_case
+
+    sheets = [load(p) for p in sorted(CASES.glob("*.json")) if not p.name.endswith(".expected.json")]
+    flat = [s for group in sheets for s in (group if isinstance(group, list) else [group])]
+    rng = random.Random(11)
+    flat += [varied_case(rng, i) for i in range(200)]
+    cases = [c for c in inputs._from_sheets("test", flat) if not c.errors]
+    data = b"".join(engine.ntriples_of(c.triples) for c in cases)
+    backend = engine.decide(data, by_profile=False)
+    built = report.records(backend)
+    expected = oracle_records(backend)
+    assert len(built) == len(expected) > 200
+    for patient, record in expected.items():
+        assert json.dumps(built[patient]) == json.dumps(record), patient
