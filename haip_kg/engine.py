@@ -8,6 +8,7 @@ record -> fact -> classify -> OWL RL reasoning -> status -> qualify -> explain -
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -83,7 +84,8 @@ def _plain(binding: dict[str, str]) -> Any:
         return binding["value"] == "true"
     if datatype == _XSD + "integer":
         return int(binding["value"])
-    return binding["value"]
+    # the same IRIs, slugs and reasons recur in thousands of rows kept in the caches: one copy each
+    return sys.intern(binding["value"])
 
 
 def ntriples(store: ox.Store) -> bytes:

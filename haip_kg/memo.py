@@ -22,6 +22,7 @@ case sheet, and nothing is cached for it. Every cache is bounded and counts its 
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -105,15 +106,16 @@ def _cache(family: int) -> BoundedCache[bytes, FamilyResult]:
 class FamilyResult:
     """What one family's rules concluded about a stand-in, with IRIs relative to the stand-in's IRI."""
 
-    classes: frozenset[str]
-    assessments: frozenset[tuple[str, str, str]]
+    classes: tuple[str, ...]
+    assessments: tuple[tuple[str, str, str], ...]
     """(relative IRI, fact, truth value) of the assessments the profile stages read."""
     own: tuple[tuple[str, Own], ...]
     """What each assessment adds to an explanation, by relative IRI."""
-    flags: frozenset[str]
+    flags: tuple[str, ...]
     score: Any
-    conflicts: frozenset[tuple[str, str | None, str]]
+    conflicts: tuple[tuple[str, str | None, str], ...]
     """(conflict slug, case-sheet key or None, message)."""
+    # sorted tuples, not sets: thousands are kept, and a tuple takes a fraction of a set's memory
 
 
 @dataclass
@@ -128,13 +130,13 @@ class Parts:
     conflicts: set[tuple[str, str | None, str]] = field(default_factory=set)
 
     def add(self, result: FamilyResult) -> None:
-        self.classes |= result.classes
-        self.assessments |= result.assessments
+        self.classes.update(result.classes)
+        self.assessments.update(result.assessments)
         self.own.update(result.own)
-        self.flags |= result.flags
+        self.flags.update(result.flags)
         if result.score is not None:
             self.score = result.score
-        self.conflicts |= result.conflicts
+        self.conflicts.update(result.conflicts)
 
 
 @dataclass(frozen=True)
@@ -308,17 +310,17 @@ def _read(store: ox.Store, iris: set[str]) -> dict[str, FamilyResult]:
         raise RuntimeError(f"a rule concluded about {iri}, which is not under a patient's IRI")
 
     for row in _select(store, "engine", "patient-classes"):
-        found[row["patient"]]["classes"] |= set(row["classes"].split(" "))
+        found[row["patient"]]["classes"] |= {sys.intern(c) for c in row["classes"].split(" ")}
     for row in _select(store, "engine", "patient-assessments"):
         patient, items = row["patient"], row["items"].split(" ")
         for assessment, fact, value in zip(items[0::3], items[1::3], items[2::3], strict=True):
             head, relative = owner(assessment)
             if head != patient:
                 raise RuntimeError(f"{assessment} is about {patient} but named under {head}")
-            found[patient]["assessments"].add((relative, fact, value))
+            found[patient]["assessments"].add((sys.intern(relative), sys.intern(fact), sys.intern(value)))
     for row in _select(store, "report", "assessment-explanations"):
         head, relative = owner(row["assessment"])
-        found[head]["own"][relative] = report.own(row["items"])
+        found[head]["own"][sys.intern(relative)] = report.own(row["items"])
     for row in _select(store, "report", "patient-flags"):
         found[row["patient"]]["flags"].add(row["flag"])
     for row in _select(store, "report", "patient-scores"):
@@ -327,12 +329,12 @@ def _read(store: ox.Store, iris: set[str]) -> dict[str, FamilyResult]:
         found[row["patient"]]["conflicts"].add((row["conflict"], row["key"], row["message"]))
     return {
         iri: FamilyResult(
-            frozenset(parts["classes"]),
-            frozenset(parts["assessments"]),
+            tuple(sorted(parts["classes"])),
+            tuple(sorted(parts["assessments"])),
             tuple(sorted(parts["own"].items())),
-            frozenset(parts["flags"]),
+            tuple(sorted(parts["flags"])),
             parts["score"],
-            frozenset(parts["conflicts"]),
+            tuple(sorted(parts["conflicts"], key=lambda c: (c[0], c[1] or "", c[2]))),
         )
         for iri, parts in found.items()
     }

@@ -121,10 +121,10 @@ _PLANS: dict[engine.Profile, Plan] = {}
 class Own:
     """What one fact assessment adds to the explanation of a decision that used it."""
 
-    reasons: frozenset[tuple[int, str]]
-    interpretation: frozenset[str]
-    missing: frozenset[str]
-    conflict: frozenset[str]
+    reasons: tuple[tuple[int, str], ...]
+    interpretation: tuple[str, ...]
+    missing: tuple[str, ...]
+    conflict: tuple[str, ...]
 
 
 def own(items: str) -> Own:
@@ -138,7 +138,7 @@ def own(items: str) -> Own:
     for item in items.split(" "):
         kind, value = item.split(":", 1)
         parts[kind].add(_reason(value) if kind == "reason" else _decoded(value))
-    return Own(*(frozenset(parts[k]) for k in ("reason", "interpretation", "missing", "conflict")))
+    return Own(*(tuple(sorted(parts[k])) for k in ("reason", "interpretation", "missing", "conflict")))
 
 
 def plan(profile: engine.Profile | None, decision: engine.ProfileDecision) -> Plan:
@@ -189,12 +189,12 @@ def build_record(plan: Plan, own_of: Callable[[str], Own | None], flags: list[st
                 found = own_of(name)
                 if found is None:
                     continue
-                used |= found.reasons
+                used.update(found.reasons)
                 if found.interpretation:
-                    interpretations = (interpretations or set()) | found.interpretation
+                    interpretations = (interpretations or set()).union(found.interpretation)
                 if unsettled:
-                    missing |= found.missing
-                    conflicts |= found.conflict
+                    missing.update(found.missing)
+                    conflicts.update(found.conflict)
         entry["reasons"] = list(dict.fromkeys(v for _order, v in sorted(used)))
         if interpretations is not None:
             entry["interpretations"] = sorted(interpretations)
