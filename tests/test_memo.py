@@ -190,13 +190,13 @@ PREFIXES = "PREFIX haip: <https://w3id.org/haip/>\nPREFIX haipx: <https://w3id.o
             "?r depends on the patient's IRI",
         ),
         (
-            "CONSTRUCT { ?a haip:aboutPatient ?p } WHERE { ?p haip:hasSystemicTherapyHistory/haip:hasRegimenCourse"
-            " ?c . BIND(IRI(CONCAT(STR(?p), '/f/', SHA256(STR(?c)))) AS ?a) }",
+            "CONSTRUCT { ?a haip:aboutPatient ?p } WHERE { "
+            "?p haip:hasSystemicTherapyHistory/haip:hasRegimenCourse ?c . BIND(IRI(CONCAT(STR(?p), '/f/', SHA256(STR(?c)))) AS ?a) }",
             "?a depends on the patient's IRI",
         ),
         (
-            "CONSTRUCT { ?a haip:reason ?r } WHERE { ?a haip:aboutPatient ?p ; haip:assessedFact haipx:resected ."
-            " { SELECT ?p (GROUP_CONCAT(STR(?x)) AS ?r) WHERE { ?x haip:aboutPatient ?p } GROUP BY ?p } }",
+            "CONSTRUCT { ?a haip:reason ?r } WHERE { "
+            "?a haip:aboutPatient ?p ; haip:assessedFact haipx:resected . { SELECT ?p (GROUP_CONCAT(STR(?x)) AS ?r) WHERE { ?x haip:aboutPatient ?p } GROUP BY ?p } }",
             "?r depends on the patient's IRI",
         ),
         (
@@ -210,7 +210,8 @@ PREFIXES = "PREFIX haip: <https://w3id.org/haip/>\nPREFIX haipx: <https://w3id.o
             "condition",
         ),
         (
-            "CONSTRUCT { ?p haip:hasFlag haip:x } WHERE { ?d haip:aboutPatient ?p ; haip:status haip:Applies }",
+            "CONSTRUCT { ?p haip:hasFlag haip:x } WHERE { "
+            "?d haip:aboutPatient ?p ; haip:status haip:Applies }",
             "concluded by status/status-statement.rq",
         ),
         ("CONSTRUCT { ?p haip:hasFlag haip:x } WHERE { ?p a ?c }", "variable class"),
