@@ -12,8 +12,8 @@ Results go to stdout (or -o FILE), logs and progress to stderr.
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator

@@ -191,12 +191,14 @@ PREFIXES = "PREFIX haip: <https://w3id.org/haip/>\nPREFIX haipx: <https://w3id.o
         ),
         (
             "CONSTRUCT { ?a haip:aboutPatient ?p } WHERE { "
-            "?p haip:hasSystemicTherapyHistory/haip:hasRegimenCourse ?c . BIND(IRI(CONCAT(STR(?p), '/f/', SHA256(STR(?c)))) AS ?a) }",
+            "?p haip:hasSystemicTherapyHistory/haip:hasRegimenCourse ?c . "
+            "BIND(IRI(CONCAT(STR(?p), '/f/', SHA256(STR(?c)))) AS ?a) }",
             "?a depends on the patient's IRI",
         ),
         (
             "CONSTRUCT { ?a haip:reason ?r } WHERE { "
-            "?a haip:aboutPatient ?p ; haip:assessedFact haipx:resected . { SELECT ?p (GROUP_CONCAT(STR(?x)) AS ?r) WHERE { ?x haip:aboutPatient ?p } GROUP BY ?p } }",
+            "?a haip:aboutPatient ?p ; haip:assessedFact haipx:resected . "
+            "{ SELECT ?p (GROUP_CONCAT(STR(?x)) AS ?r) WHERE { ?x haip:aboutPatient ?p } GROUP BY ?p } }",
             "?r depends on the patient's IRI",
         ),
         (
