@@ -5,6 +5,7 @@ the locality check says no to shapes that would not decompose by key; the cache 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -338,6 +339,28 @@ def test_shapes_that_decompose_by_key_are_kept(extra: str, monkeypatch: pytest.M
     keyvalidation.clear_cache()
 
 
+def _sharing(name: str, field: str | None, like: str) -> casesheet.CaseSheetMapping:
+    """The mapping with key `name` (or its field) writing the predicate that `like` (a key or a field of
+    the same object) writes."""
+    if field is None:
+        keys = dict(TABLE.keys, **{name: replace(TABLE.keys[name], prop=TABLE.keys[like].prop)})
+        return replace(TABLE, keys=keys)
+    fields = TABLE.sub_keys[name]
+    changed = dict(fields, **{field: replace(fields[field], prop=fields[like].prop)})
+    return replace(TABLE, sub_keys=dict(TABLE.sub_keys, **{name: changed}))
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "like"),
+    [("ecog", None, "age"), ("cea", "uln", "value")],
+    ids=["two keys, one predicate", "two fields of a lab (validated one by one), one predicate"],
+)
+def test_a_mapping_that_writes_a_checked_predicate_from_two_places_does_not_decompose(
+    name: str, field: str | None, like: str
+) -> None:
+    assert not keyvalidation.keys_are_local(validate.shapes_graph(), _sharing(name, field, like))
+
+
 def test_two_sheets_with_one_id_are_left_to_the_converted_batch() -> None:
     assert keyvalidation.sheet_findings([(0, {"id": "p", "age": 40}), (1, {"id": "p", "age": 41})]) is None
 
@@ -363,16 +386,17 @@ def test_new_values_are_validated_in_one_run_and_then_come_from_the_cache(
     ]
     first = keyvalidation.sheet_findings(list(enumerate(sheets)))
     assert len(runs) == 1
+    # entries: age, sex, the cea node, its value, its unit; age (again), sex, systemic_lines; and the id
     assert keyvalidation.cache_info() == {
         "hits": 1,
-        "misses": 5,
-        "size": 6,
+        "misses": 7,
+        "size": 8,
         "bound": keyvalidation.MAX_ENTRIES,
     }
     renamed = [dict(sheet, id=sheet["id"] + "-again") for sheet in sheets]
     again = keyvalidation.sheet_findings(list(enumerate(renamed)))
     assert len(runs) == 1, "every value came from the cache"
-    assert keyvalidation.cache_info()["hits"] == 1 + 6
+    assert keyvalidation.cache_info()["hits"] == 1 + 8
     assert first is not None and again is not None
     assert [f.key for f in again[0]] == [f.key for f in first[0]] == ["age"]
     assert again[0][0].focus == casesheet.patient_iri("a-again")
