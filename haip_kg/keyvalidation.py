@@ -1,16 +1,14 @@
 """Validate case sheets key by key: a case sheet's findings are put together from those of its top-level
-keys' values, each validated once per process on a stand-in patient that has only an id and that value.
-A value is validated whole (a list of courses with everything in it), except an object (a lab): each of
-its fields is validated on its own, and its node once without any field, since continuous lab values
-would make nearly every whole lab new.
+keys' values (the whole value: a list of courses, a lab object), each validated once per process on a
+stand-in patient that has only an id and that value.
 
 That gives the findings of validating the case's own triples (validate.batch_findings) when every shape
 judges a node by its own triples (validate.shapes_are_local) and, in the case-sheet mapping, each
-predicate the shapes read is written on a node by one key (one field, for an object) only, or written
-alike by every key that makes the node (its class, a fixed property, the link to a node several keys
-share): `keys_are_local` checks this on the shapes and the mapping. A shape that targets the subjects of
-a predicate may only judge predicates the same key writes, and the id may only be checked for its count
-and for being a string (the same for every id, so no patient's own value is validated).
+predicate the shapes read is written on a node by one key only, or written alike by every key that makes
+the node (its class, a fixed property, the link to a node several keys share): `keys_are_local` checks
+this on the shapes and the mapping. A shape that targets the subjects of a predicate may only judge
+predicates the same key writes, and the id may only be checked for its count and for being a string (the
+same for every id, so no patient's own value is validated).
 
 A finding about a predicate that no value of the case writes (a required key that is missing) comes from
 the stand-in of any value that makes the node, and counts once, unless another value of the case writes
@@ -53,7 +51,7 @@ class _Checked:
     writes: frozenset[tuple[str, str]]
 
 
-_CACHE: OrderedDict[tuple[Hashable, ...], _Checked] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, Hashable], _Checked] = OrderedDict()
 _LOCK = threading.Lock()
 _COUNTS = {"hits": 0, "misses": 0}
 
@@ -104,8 +102,8 @@ def writers(table: CaseSheetMapping) -> dict[tuple[_Template, Node], set[Hashabl
         for field in table.sub_keys.get(name, {}).values():
             template = field.node if key.shape == "object-list" else key.node
             make(template, name)
-            assert field.prop is not None  # an object's fields are validated one by one (sheet_findings)
-            out[(template, field.prop)].add((name, field.name) if key.shape == "object" else name)
+            assert field.prop is not None
+            out[(template, field.prop)].add(name)
     return out
 
 
@@ -269,45 +267,6 @@ _ID_ONLY = (ID, None)
 """The entry of a stand-in with only an id: the patient's findings that no value of the case changes."""
 
 
-@cache
-def _objects() -> frozenset[str]:
-    """The keys whose value is one object (a lab): each of its fields is an entry of its own."""
-    return frozenset(name for name, key in casesheet.mapping().keys.items() if key.shape == "object")
-
-
-Entry = tuple[Hashable, ...]
-"""What is validated once: (key, value) or, for a field of an object, (key, field, value); (key, ()) is
-the object's node alone (with no field)."""
-
-
-def _entries(sheet: Mapping[str, Any]) -> list[Entry]:
-    """The entries of a case sheet, its id left out."""
-    out: list[Entry] = []
-    objects = _objects()
-    for key, value in sheet.items():
-        kind = value.__class__
-        if kind in _PLAIN:
-            if key != ID:
-                out.append((key, (kind, value)))
-        elif kind is dict and key in objects:
-            out.append((key, ()))
-            out += [
-                (key, f, (v.__class__, v) if v.__class__ in _PLAIN else _canonical(v))
-                for f, v in value.items()
-            ]
-        else:
-            out.append((key, _canonical(value)))
-    return out
-
-
-def _stand_in_value(entry: Entry, sheet: Mapping[str, Any]) -> tuple[str, Any]:
-    """The key and the value a stand-in for `entry` has (taken from a sheet that has the entry)."""
-    key = str(entry[0])
-    if len(entry) == 3:
-        return key, {entry[1]: sheet[key][entry[1]]}
-    return key, {} if entry[1] == () else sheet[key]
-
-
 def sheet_findings(sheets: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[int, list[Finding]] | None:
     """Findings of case sheets, (index, sheet) each, by index: what validate.batch_findings gives for the
     same sheets converted, in the same order. None when the shapes and mapping do not decompose by key
@@ -315,41 +274,44 @@ def sheet_findings(sheets: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[int,
     stand-in's finding is not about its own nodes alone; then validate the converted batch."""
     if not _case_keys_are_local():
         return None
-    cases: dict[int, tuple[str, list[Entry], Mapping[str, Any]]] = {}
-    wanted: set[Entry] = {_ID_ONLY}
+    cases: dict[int, tuple[str, list[tuple[str, Hashable]], Mapping[str, Any]]] = {}
+    wanted: set[tuple[str, Hashable]] = {_ID_ONLY}
     for i, sheet in sheets:
         case_id = Sheet("", i, sheet).case_id
         if case_id is None:  # no id: nothing is converted, nothing validated
             continue
-        entries = _entries(sheet)
-        wanted.update(entries)
-        cases[i] = (case_id, entries, sheet)
-    if len({case_id for case_id, _entries, _sheet in cases.values()}) < len(cases):
+        pairs = [
+            (k, (v.__class__, v) if v.__class__ in _PLAIN else _canonical(v))
+            for k, v in sheet.items()
+            if k != ID
+        ]
+        wanted.update(pairs)
+        cases[i] = (case_id, pairs, sheet)
+    if len({case_id for case_id, _pairs, _sheet in cases.values()}) < len(cases):
         return None
-    known = _cached(wanted, sum(len(entries) for _case_id, entries, _sheet in cases.values()))
+    known = _cached(wanted, sum(len(pairs) for _case_id, pairs, _sheet in cases.values()))
     if len(known) < len(wanted):
-        values: dict[Entry, tuple[str, Any]] = {} if _ID_ONLY in known else {_ID_ONLY: (ID, None)}
-        for _case_id, entries, sheet in cases.values():
-            values.update((entry, _stand_in_value(entry, sheet)) for entry in entries if entry not in known)
-        new = list(values)
-        checked = _check([values[entry] for entry in new])
+        new = [entry for entry in wanted if entry not in known]
+        values: dict[tuple[str, Hashable], Any] = {_ID_ONLY: None}
+        for _case_id, pairs, sheet in cases.values():
+            values.update((entry, sheet[entry[0]]) for entry in pairs if entry not in known)
+        checked = _check([(key, values[(key, canonical)]) for key, canonical in new])
         if checked is None:
             return None
         known.update(zip(new, checked, strict=True))
         _keep(dict(zip(new, checked, strict=True)))
     flagged = {entry for entry, checked in known.items() if checked.findings}
     out = {}
-    for i, (case_id, entries, _sheet) in cases.items() if flagged else ():
-        if _ID_ONLY in flagged or not flagged.isdisjoint(entries):
-            found = _put_together(
-                [known[e] for e in (_ID_ONLY, *entries)], str(casesheet.patient_iri(case_id))
-            )
+    for i, (case_id, pairs, _sheet) in cases.items() if flagged else ():
+        if _ID_ONLY in flagged or not flagged.isdisjoint(pairs):
+            entries = [known[_ID_ONLY], *(known[entry] for entry in pairs)]
+            found = _put_together(entries, str(casesheet.patient_iri(case_id)))
             if found:
                 out[i] = found
     return validate._in_order(out)
 
 
-def _cached(entries: Iterable[Entry], lookups: int) -> dict[Entry, _Checked]:
+def _cached(entries: Iterable[tuple[str, Hashable]], lookups: int) -> dict[tuple[str, Hashable], _Checked]:
     """The entries in the cache (now the most recently used). Counts the misses, and as hits the other of
     `lookups` (a case's values, its id left out)."""
     known = {}
@@ -365,7 +327,7 @@ def _cached(entries: Iterable[Entry], lookups: int) -> dict[Entry, _Checked]:
     return known
 
 
-def _keep(checked: Mapping[Entry, _Checked]) -> None:
+def _keep(checked: Mapping[tuple[str, Hashable], _Checked]) -> None:
     with _LOCK:
         _CACHE.update(checked)
         while len(_CACHE) > MAX_ENTRIES:
