@@ -14,15 +14,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 import pyoxigraph as ox
 
-from . import casesheet, engine, memo, report, validate
+from . import casesheet, engine, keyvalidation, memo, report, validate
 from .casesheet import InputError
-from .inputs import Case, Item, to_case
+from .inputs import Case, Item, Sheet, to_case
+from .sheet_ntriples import sheet_ntriples
+from .validate import Finding
 
 Record = dict[str, Any]
 BATCH_SIZE = 250
@@ -89,13 +91,69 @@ def _refuse_duplicates(items: Iterable[Item]) -> Iterator[Item]:
 
 
 def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
-    """Decide one batch in an embedded store; the outcomes are in the order of the items."""
+    """Decide one batch; the outcomes are in the order of the items.
 
-    def decide(data: bytes, store: ox.Store) -> engine.Backend:
-        return engine.decide(data, store, materialize=with_rdf)
+    Case sheets that convert cleanly take the fast path: validated per (key, value) (keyvalidation.py),
+    never converted to RDF, and decided by rule family (memo.py). Everything else (native RDF, sheets
+    with errors or refused by the shapes, decisions asked for as RDF, a knowledge base whose rules or
+    shapes do not allow it) is converted and decided per patient (decide_cases)."""
+    fast: dict[int, list[Finding]] = {}
+    if not with_rdf and memo.usable() is None:
+        clean = [
+            (i, item.data)
+            for i, item in enumerate(items)
+            if isinstance(item, Sheet) and sheet_ntriples(item.data) is not None
+        ]
+        found = keyvalidation.sheet_findings(clean) if clean else {}
+        if found is not None:
+            fast = {
+                i: found.get(i, [])
+                for i, _sheet in clean
+                if not any(f.severity == "violation" for f in found.get(i, []))
+            }
+    outcomes: dict[int, Outcome] = {}
+    rest = [i for i in range(len(items)) if i not in fast]
+    if rest:
 
-    batch = decide_cases([to_case(item) for item in items], decide, with_rdf, memoize=not with_rdf)
-    return replace(batch, caches=(os.getpid(), memo.cache_info()))
+        def decide(data: bytes, store: ox.Store) -> engine.Backend:
+            return engine.decide(data, store, materialize=with_rdf)
+
+        slow = decide_cases([to_case(items[i]) for i in rest], decide, with_rdf, memoize=not with_rdf)
+        outcomes.update(zip(rest, slow.outcomes, strict=True))
+        decisions = slow.decisions
+    else:
+        decisions = b""
+    if fast:
+        sheets = [items[i] for i in fast]
+        made, warned = memo.records([sheet.data for sheet in sheets])  # type: ignore[union-attr]
+        for (i, findings), sheet, body, warnings in zip(fast.items(), sheets, made, warned, strict=True):
+            record = decided_record(sheet.case_id, sheet.source, body, findings, warnings)
+            outcomes[i] = Outcome(sheet.source, sheet.position, sheet.case_id, record)
+    caches = {**memo.cache_info(), "validation": keyvalidation.cache_info()}
+    return Batch([outcomes[i] for i in range(len(items))], decisions, (os.getpid(), caches))
+
+
+def decided_record(
+    case_id: str | None,
+    source: str,
+    body: Record,
+    findings: Iterable[Finding],
+    warnings: list[dict[str, str]],
+) -> Record:
+    """A decided case's record: its decisions (`body`), its validation results (the findings that are not
+    violations, then the conflict warnings), its source and the consensus."""
+    results = [
+        {"severity": f.severity, "key": f.key, "message": f.message, "shape": f.shape}
+        for f in findings
+        if f.severity != "violation"
+    ] + warnings
+    return {
+        "patient": case_id,
+        **body,
+        "validation": {"conforms": True, "results": results},
+        "source": source,
+        "consensus": report.consensus(),
+    }
 
 
 def decide_cases(
@@ -150,18 +208,13 @@ def decide_cases(
             record = error_record(case, case.errors or refused[i])
         else:
             patient = str(case.patient)
-            results = [
-                {"severity": f.severity, "key": f.key, "message": f.message, "shape": f.shape}
-                for f in findings.get(i, [])
-                if f.severity != "violation"
-            ] + warnings.get(patient, [])
-            record = {
-                "patient": case.case_id,
-                **records[patient],
-                "validation": {"conforms": True, "results": results},
-                "source": source or case.source,
-                "consensus": report.consensus(),
-            }
+            record = decided_record(
+                case.case_id,
+                source or case.source,
+                records[patient],
+                findings.get(i, []),
+                warnings.get(patient, []),
+            )
         outcomes.append(Outcome(case.source, case.position, case.case_id, record))
     return Batch(outcomes, decisions)
 
