@@ -187,15 +187,16 @@ def _kind(value: str | int | float) -> str:
 def _literal(kind: str, value: Any, datatype: URIRef | None) -> Literal:
     """The literal for a value of a key with this datatype (`kind`: see `_kind`)."""
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    finite = is_number and (isinstance(value, int) or math.isfinite(value))  # an int too big for a float
     if datatype == XSD.boolean and isinstance(value, bool):
         return Literal(value)
     if datatype == XSD.integer and is_number and isinstance(value, int):
         return Literal(value, datatype=XSD.integer)
-    if datatype == XSD.decimal and is_number and math.isfinite(value):
+    if datatype == XSD.decimal and finite:
         return Literal(Decimal(str(value)), datatype=XSD.decimal)
     if datatype == XSD.string and isinstance(value, str):
         return Literal(value)
-    if is_number and math.isfinite(value):
+    if finite:
         return Literal(Decimal(str(value)), datatype=XSD.decimal)
     if isinstance(value, bool):
         return Literal(value)
@@ -296,11 +297,39 @@ class _Builder:
             self.add_object(key, item, self.node(item_template, index, key_path=path), path)
 
 
+def _not_unicode(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The key path and text of the first string (or key) in a case sheet that is not Unicode text: JSON
+    can escape a lone surrogate (`"\\ud800"`), which no UTF-8 document (N-Triples, JSON output) can hold."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "id", value
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            found = _not_unicode(key, name) or _not_unicode(item, name)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _not_unicode(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 def convert(case: Any) -> Conversion:
     """One case sheet (a parsed JSON object, or a CSV row already typed) as triples, or its errors."""
     table = mapping()
     if not isinstance(case, dict):
         return Conversion(URIRef(CASE_BASE), (), (InputError(None, "a case must be a JSON object"),))
+    unreadable = _not_unicode(case)
+    if unreadable is not None:
+        key, text = unreadable
+        message = f"{key} holds {text!r}: a lone surrogate, which is not Unicode text (a broken \\u escape?)"
+        return Conversion(URIRef(CASE_BASE), (), (InputError(key, message),))
     case_id = case.get("id")
     if not isinstance(case_id, str) or not case_id.strip():
         message = (

@@ -67,10 +67,15 @@ class Batch:
 
 def error_record(case: Case, errors: Iterable[InputError]) -> Record:
     return {
-        "patient": case.case_id,
+        "patient": _unicode(case.case_id),
         "source": case.source,
         "errors": [{"key": e.key, "message": e.message} for e in errors],
     }
+
+
+def _unicode(text: str | None) -> str | None:
+    """`text` with any lone surrogate written as its escape (`\\ud800`): output must be UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if text is not None else None
 
 
 def _refuse_duplicates(items: Iterable[Item]) -> Iterator[Item]:
@@ -227,6 +232,9 @@ def warm_up() -> None:
         engine.rules(stage)
     casesheet.mapping()
     validate.prepare()
+    keyvalidation.prepare()
+    sheet_ntriples({})  # builds its writers
+    memo.usable()  # reads queries/families.json (or analyses the rules)
     report.statements()
     report.consensus()
 

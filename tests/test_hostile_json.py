@@ -203,3 +203,28 @@ def test_an_item_over_the_limit_is_scanned_in_flat_memory(monkeypatch: pytest.Mo
     assert isinstance(pieces[0], jsonitems.Refused) and "over the limit" in pieces[0].message
     assert isinstance(pieces[1], jsonitems.Raw) and json.loads(pieces[1].text) == {"id": "after"}
     assert peak < 10 * (10_000 + chunk), f"peak {peak:,} bytes for an item of 2 MB"
+
+
+@pytest.mark.parametrize(
+    ("case", "key"),
+    [
+        ('{"id": "bad\\ud800"}', "id"),
+        ('{"id": "lone", "systemic_lines": [{"regimen": "FOLFOX\\udc00", "setting": "metastatic"}]}', None),
+        ('{"id": "huge", "disease_free_interval_months": ' + "9" * 400 + "}", "disease_free_interval_months"),
+    ],
+    ids=["surrogate-id", "surrogate-regimen", "400-digit-number"],
+)
+@pytest.mark.parametrize("layout", ["array.json", "lines.jsonl"])
+def test_text_or_numbers_no_document_can_hold_refuse_only_their_case(
+    tmp_path: Path, layout: str, case: str, key: str | None
+) -> None:
+    """A lone surrogate (JSON can escape one; UTF-8 cannot hold it) or an integer too big for a float
+    refuses its own case, named; the run goes on (0.7.0 ended the whole run) and writes valid UTF-8."""
+    path = tmp_path / layout
+    path.write_text(layouts(case)[layout])
+    first, bad, last = records(path)
+    assert "verdict" in first and "verdict" in last
+    assert "errors" in bad
+    if key is not None:
+        assert bad["errors"][0]["key"] == key
+    json.dumps(bad, ensure_ascii=False).encode("utf-8")  # the record can be written

@@ -134,7 +134,19 @@ def test_over_the_cap_on_connections_is_503(server: Served) -> None:
 
 
 def test_evaluate_is_bounded_in_time(server: Served) -> None:
-    sheets = [{"id": f"slow-{i}", "primary_site": "colon", "liver_metastases": True} for i in range(300)]
+    # every sheet new to the server's caches (its own regimen, lab values and trial), so that none of
+    # them is decided from an earlier request's results
+    sheets = [
+        {
+            "id": f"slow-{i}",
+            "primary_site": "colon",
+            "liver_metastases": True,
+            "trial_id": f"NCT{i:08d}",
+            "cea": {"value": 1 + i / 10, "unit": "ng/mL"},
+            "systemic_lines": [{"regimen": f"regimen {i}", "setting": "metastatic", "progressed": True}],
+        }
+        for i in range(600)
+    ]
     status, _, body = request(
         f"{server.url}/evaluate", json.dumps(sheets).encode(), {"Content-Type": "application/json"}
     )
