@@ -147,7 +147,9 @@ def run_floor(workdir: Path, cohort: str, size: int, source: Path, repeat: int) 
     folder = workdir / f"floor-{cohort}-{size}"
     if not folder.exists():
         subprocess.run(
-            [sys.executable, str(HERE / "floor.py"), "prepare", str(source), str(folder)], check=True
+            [sys.executable, str(HERE / "floor.py"), "prepare", str(source), str(folder)],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     run = best_of(repeat, [sys.executable, str(HERE / "floor.py"), "load", str(source), str(folder)])
     return {**run, **json.loads(run["stdout"])}
