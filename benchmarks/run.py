@@ -18,12 +18,16 @@ The naive stack (benchmarks/naive_baseline.py: rdflib parse, pySHACL, owlrl OWL-
 SPARQL over the same rules) runs on the synthetic cohort as Turtle for `--baseline-sizes`, with a time
 limit; if it does not finish, the ratio printed is a lower bound.
 
+`--repeat R` runs R rounds in which the commands take turns, and reports each one's fastest run: on a
+shared machine, use 2 or 3. The naive baseline (now opt-in: it alone takes about 20 minutes) runs once.
+
 Usage: python benchmarks/run.py [--sizes 1000 10000] [--cohorts synthetic realistic]
            [--version 0.6.0=/work/v060/.venv/bin/haip-kg ...] [--check-identical 0.6.0] [--repeat 1]
            [--json OUT.json] [--baseline-sizes 100 10000] [--baseline-timeout 1200] [--workdir DIR]
-Run time on this 2-core machine (0.7.0 speeds, about 330 cases/s): each evaluate run takes size / 330 s,
-so the defaults with two extra versions take about 6 x 33 s + 6 x 3 s at 10,000, about 4 minutes in all
-with cohort generation; 100,000 adds about 30 minutes. The baseline adds up to 2 x --baseline-timeout.
+Run time on this 2-core machine, with 0.6.0 and 0.7.0 beside the current checkout (all three about 450
+cases/s on the synthetic cohort, 350 on the realistic one): the defaults take about 3 minutes a round
+(nearly all of it the 6 runs at 10,000); 100,000 adds about 25 minutes a round. The baseline adds up to
+--baseline-timeout per size.
 """
 
 from __future__ import annotations
@@ -138,12 +142,24 @@ def first_difference(left: Path, right: Path) -> int | None:
                 return None
 
 
-def best_of(repeat: int, command: list[str]) -> dict[str, Any]:
-    """The fastest of `repeat` runs (its peak memory and output with it)."""
-    return min((measure(command) for _ in range(repeat)), key=lambda run: float(run["seconds"]))
+def best_of(commands: dict[str, list[str]], repeat: int) -> dict[str, dict[str, Any]]:
+    """For each named command, the fastest of `repeat` runs (its peak memory and output with it). The
+    commands take turns, round after round, so that a burst of load elsewhere hits all of them alike."""
+    timed: dict[str, list[dict[str, Any]]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, command in commands.items():
+            timed[name].append(measure(command))
+    return {
+        name: {
+            **min(runs, key=lambda run: float(run["seconds"])),
+            "all_seconds": [r["seconds"] for r in runs],
+        }
+        for name, runs in timed.items()
+    }
 
 
-def run_floor(workdir: Path, cohort: str, size: int, source: Path, repeat: int) -> dict[str, Any]:
+def floor_command(workdir: Path, cohort: str, size: int, source: Path) -> list[str]:
+    """The timed part of the floor, its N-Triples prepared (untimed) now."""
     folder = workdir / f"floor-{cohort}-{size}"
     if not folder.exists():
         subprocess.run(
@@ -151,65 +167,63 @@ def run_floor(workdir: Path, cohort: str, size: int, source: Path, repeat: int) 
             check=True,
             stdout=subprocess.DEVNULL,
         )
-    run = best_of(repeat, [sys.executable, str(HERE / "floor.py"), "load", str(source), str(folder)])
-    return {**run, **json.loads(run["stdout"])}
+    return [sys.executable, str(HERE / "floor.py"), "load", str(source), str(folder)]
 
 
 def evaluate_runs(
     args: argparse.Namespace, workdir: Path
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every (cohort, size, version) run and its floor, in the order run, printed as they finish."""
+    """Every (cohort, size, version) run and its floor, printed on stderr as they finish."""
     current = [sys.executable, "-m", "haip_kg"]
     versions = [("current", current), *((name, [path]) for name, path in args.version)]
-    stats = has_stats(current)
+    stats = ["--stats"] if has_stats(current) else []
     runs: list[dict[str, Any]] = []
     floors: list[dict[str, Any]] = []
     for cohort in args.cohorts:
         for size in args.sizes:
             source = cohort_file(workdir, cohort, size)
-            floor = run_floor(workdir, cohort, size, source, args.repeat)
+            outputs = {name: workdir / f"decisions-{cohort}-{size}-{name}.jsonl" for name, _ in versions}
+            commands = {"floor": floor_command(workdir, cohort, size, source)}
+            for name, command in versions:
+                options = ["--format", "jsonl", "--quiet", "-o", str(outputs[name])]
+                commands[name] = [
+                    *command,
+                    "evaluate",
+                    str(source),
+                    *options,
+                    *(stats if name == "current" else []),
+                ]
+            timed = best_of(commands, args.repeat)
+            floor = {**timed["floor"], **json.loads(timed["floor"]["stdout"])}
             floors.append(
                 {
                     "cohort": cohort,
                     "size": size,
                     "seconds": floor["seconds"],
+                    "all_seconds": floor["all_seconds"],
                     "peak_mib": floor["peak_mib"],
                     "triples": floor["triples"],
                 }
             )
-            print(f"  {cohort} {size}: floor {floor['seconds']:.1f} s", file=sys.stderr, flush=True)
-            for name, command in versions:
-                output = workdir / f"decisions-{cohort}-{size}-{name}.jsonl"
-                extra = ["--stats"] if name == "current" and stats else []
-                run = best_of(
-                    args.repeat,
-                    [
-                        *command,
-                        "evaluate",
-                        str(source),
-                        "--format",
-                        "jsonl",
-                        "--quiet",
-                        "-o",
-                        str(output),
-                        *extra,
-                    ],
-                )
+            for name, _ in versions:
+                run = timed[name]
                 runs.append(
                     {
                         "cohort": cohort,
                         "size": size,
                         "version": name,
                         "seconds": run["seconds"],
+                        "all_seconds": run["all_seconds"],
                         "cases_per_s": size / run["seconds"],
                         "peak_mib": run["peak_mib"],
                         "vs_floor": run["seconds"] / floor["seconds"],
-                        "refused": refused(output),
+                        "refused": refused(outputs[name]),
                         "caches": cache_stats(run["stderr"]),
-                        "output": str(output),
+                        "output": str(outputs[name]),
                     }
                 )
-                print(f"  {cohort} {size}: {name} {run['seconds']:.1f} s", file=sys.stderr, flush=True)
+            spent = ", ".join(f"{name} {run['seconds']:.1f} s" for name, run in timed.items())
+            print(f"  {cohort} {size:,}: {spent}", file=sys.stderr, flush=True)
     return runs, floors
 
 
@@ -323,9 +337,9 @@ def baseline(args: argparse.Namespace, workdir: Path, runs: list[dict[str, Any]]
 
 def _version(text: str) -> tuple[str, str]:
     name, _, path = text.partition("=")
-    if not name or not path or name == "current":
+    if not name or not path or name in ("current", "floor"):
         raise argparse.ArgumentTypeError(
-            f"--version wants NAME=PATH/TO/haip-kg (NAME not 'current'), got {text!r}"
+            f"--version wants NAME=PATH/TO/haip-kg, NAME not current or floor: {text!r}"
         )
     return name, path
 
@@ -345,7 +359,9 @@ def main() -> None:
         help="another haip-kg to time",
     )
     parser.add_argument("--check-identical", metavar="NAME", help="compare the current output with NAME's")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each command; the fastest is reported")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of runs (commands take turns); the fastest is reported"
+    )
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--baseline-sizes", type=int, nargs="*", default=[])
     parser.add_argument("--baseline-timeout", type=float, default=1200)
