@@ -8,9 +8,10 @@ size, it runs `haip-kg evaluate COHORT.json --format jsonl --quiet -o OUT` (all 
 checkout (`python -m haip_kg` of this interpreter, with `--stats` when it has that option) and for every
 `--version NAME=PATH/TO/haip-kg`, and the floor (benchmarks/floor.py: read the same JSON, load the same
 triples into Oxigraph, one fresh store per batch of 250, all cores; its N-Triples are prepared untimed).
-Peak memory is the largest total RSS of the process and its children, sampled every 0.1 s. It prints
-Markdown tables on stdout: the runs (with the ratio end-to-end / floor), the current checkout's cache
-hit rates (from its `cache-stats: {JSON}` line on stderr) when it reports them, and with
+Peak memory is the largest total RSS of the process and its children, sampled every 0.1 s; CPU
+seconds (user + system of the whole process tree) are less disturbed than wall seconds by other load.
+It prints Markdown tables on stdout: the runs (with the ratio end-to-end / floor), the current
+checkout's cache hit rates (from its `cache-stats: {JSON}` line on stderr) when it reports them, and with
 `--check-identical NAME` whether the current checkout's JSON Lines equal NAME's byte for byte.
 `--json OUT` writes every figure. Outputs stay in the workdir (`decisions-COHORT-SIZE-NAME.jsonl`).
 
@@ -36,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -65,7 +67,15 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children and of their waited-for descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(command: list[str], timeout: float | None = None) -> dict[str, Any]:
+    """Wall seconds, CPU seconds and peak memory (MiB) of a command and its process tree; its output."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -81,7 +91,14 @@ def measure(command: list[str], timeout: float | None = None) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     if finished and process.returncode not in (0, 1):
         raise RuntimeError(f"{command} failed: {err[-2000:]}")
-    return {"seconds": seconds, "peak_mib": peak / 2**20, "finished": finished, "stdout": out, "stderr": err}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": _children_cpu() - cpu,
+        "peak_mib": peak / 2**20,
+        "finished": finished,
+        "stdout": out,
+        "stderr": err,
+    }
 
 
 COHORTS = ("synthetic", "realistic")
@@ -201,6 +218,7 @@ def evaluate_runs(
                     "size": size,
                     "seconds": floor["seconds"],
                     "all_seconds": floor["all_seconds"],
+                    "cpu_seconds": floor["cpu_seconds"],
                     "peak_mib": floor["peak_mib"],
                     "triples": floor["triples"],
                 }
@@ -214,6 +232,7 @@ def evaluate_runs(
                         "version": name,
                         "seconds": run["seconds"],
                         "all_seconds": run["all_seconds"],
+                        "cpu_seconds": run["cpu_seconds"],
                         "cases_per_s": size / run["seconds"],
                         "peak_mib": run["peak_mib"],
                         "vs_floor": run["seconds"] / floor["seconds"],
@@ -233,8 +252,9 @@ def _row(*cells: Any) -> str:
 
 def markdown(runs: list[dict[str, Any]], floors: list[dict[str, Any]]) -> str:
     rows = [
-        "| cohort | patients | version | seconds | cases/s | peak MiB | end-to-end / floor | refused |",
-        "|---|---:|---|---:|---:|---:|---:|---:|",
+        "| cohort | patients | version | seconds | cases/s | peak MiB | end-to-end / floor | CPU s"
+        " | CPU / floor | refused |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for floor in floors:
         where = (floor["cohort"], floor["size"])
@@ -248,6 +268,8 @@ def markdown(runs: list[dict[str, Any]], floors: list[dict[str, Any]]) -> str:
                     f"{run['cases_per_s']:.0f}",
                     f"{run['peak_mib']:.0f}",
                     f"{run['vs_floor']:.1f}x",
+                    f"{run['cpu_seconds']:.1f}",
+                    f"{run['cpu_seconds'] / floor['cpu_seconds']:.1f}x",
                     run["refused"],
                 )
             )
@@ -259,6 +281,8 @@ def markdown(runs: list[dict[str, Any]], floors: list[dict[str, Any]]) -> str:
                 f"{floor['seconds']:.1f}",
                 f"{floor['size'] / floor['seconds']:.0f}",
                 f"{floor['peak_mib']:.0f}",
+                "1.0x",
+                f"{floor['cpu_seconds']:.1f}",
                 "1.0x",
                 "",
             )
