@@ -25,10 +25,10 @@ shared machine, use 2 or 3. The naive baseline (now opt-in: it alone takes about
 Usage: python benchmarks/run.py [--sizes 1000 10000] [--cohorts synthetic realistic]
            [--version 0.6.0=/work/v060/.venv/bin/haip-kg ...] [--check-identical 0.6.0] [--repeat 1]
            [--json OUT.json] [--baseline-sizes 100 10000] [--baseline-timeout 1200] [--workdir DIR]
-Run time on this 2-core machine, with 0.6.0 and 0.7.0 beside the current checkout (all three about 450
-cases/s on the synthetic cohort, 350 on the realistic one): the defaults take about 3 minutes a round
-(nearly all of it the 6 runs at 10,000); 100,000 adds about 25 minutes a round. The baseline adds up to
---baseline-timeout per size.
+Run time on this 2-core machine, with 0.6.0 and 0.7.0 beside the current checkout (each about 3 ms of
+CPU a case on the synthetic cohort, 3.7 on the realistic one): the defaults take about 3 minutes a round
+on a quiet machine (5 when others share it), nearly all of it the 6 runs at 10,000; 100,000 adds about
+20 minutes a round. The baseline adds up to --baseline-timeout per size.
 """
 
 from __future__ import annotations
