@@ -5,14 +5,16 @@ baseline).
 For each cohort (synthetic: benchmarks/make_cohort.py, values from small sets; realistic: the same with
 `--realistic`, one-decimal measurements, free-text regimens, partly filled sheets, 3% invalid) and each
 size, it runs `haip-kg evaluate COHORT.json --format jsonl --quiet -o OUT` (all cores) for the current
-checkout (`python -m haip_kg` of this interpreter, with `--stats` when it has that option) and for every
-`--version NAME=PATH/TO/haip-kg`, and the floor (benchmarks/floor.py: read the same JSON, load the same
-triples into Oxigraph, one fresh store per batch of 250, all cores; its N-Triples are prepared untimed).
+checkout (the `haip-kg` of this interpreter's environment, with `--stats` when it has that option) and
+for every `--version NAME=PATH/TO/haip-kg`, and the floor (benchmarks/floor.py: read the same JSON, load
+the same triples into Oxigraph, one fresh store per batch of 250, all cores; its N-Triples are prepared
+untimed, with the current checkout's converter).
 Peak memory is the largest total RSS of the process and its children, sampled every 0.1 s; CPU
 seconds (user + system of the whole process tree) are less disturbed than wall seconds by other load.
 It prints Markdown tables on stdout: the runs (with the ratio end-to-end / floor), the current
 checkout's cache hit rates (from its `cache-stats: {JSON}` line on stderr) when it reports them, and with
-`--check-identical NAME` whether the current checkout's JSON Lines equal NAME's byte for byte.
+`--check-identical NAME` whether the current checkout's JSON Lines equal NAME's byte for byte (and, if
+not, whether they hold the same records as JSON: the first differing line of each).
 `--json OUT` writes every figure. Outputs stay in the workdir (`decisions-COHORT-SIZE-NAME.jsonl`).
 
 The naive stack (benchmarks/naive_baseline.py: rdflib parse, pySHACL, owlrl OWL-RL closure, rdflib
@@ -129,6 +131,13 @@ def cohort_file(workdir: Path, cohort: str, size: int) -> Path:
     return path
 
 
+def current_command() -> list[str]:
+    """The `haip-kg` of this interpreter's environment (`python -m haip_kg` would import a `haip_kg`
+    folder in the working directory instead)."""
+    script = Path(sys.executable).parent / "haip-kg"
+    return [str(script)] if script.exists() else [sys.executable, "-P", "-m", "haip_kg"]
+
+
 def has_stats(command: list[str]) -> bool:
     """Whether this haip-kg's `evaluate` accepts --stats (older versions refuse unknown options)."""
     shown = subprocess.run([*command, "evaluate", "--help"], capture_output=True, text=True)
@@ -146,14 +155,18 @@ def refused(decisions: Path) -> int:
         return sum(b'"errors"' in line and "errors" in json.loads(line) for line in lines)
 
 
-def first_difference(left: Path, right: Path) -> int | None:
-    """None when the two files are equal byte for byte, else the first line number (1-based) that differs."""
+def first_difference(left: Path, right: Path, parse: bool = False) -> int | None:
+    """None when the two JSON Lines files are equal, else the first line number (1-based) that differs:
+    byte for byte, or with `parse` as JSON values (the same records written with other spacing)."""
     with left.open("rb") as a, right.open("rb") as b:
         number = 0
         while True:
             number += 1
             line_a, line_b = a.readline(), b.readline()
-            if line_a != line_b:
+            same = line_a == line_b or (
+                parse and bool(line_a and line_b) and json.loads(line_a) == json.loads(line_b)
+            )
+            if not same:
                 return number
             if not line_a:
                 return None
@@ -191,7 +204,7 @@ def evaluate_runs(
     args: argparse.Namespace, workdir: Path
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every (cohort, size, version) run and its floor, printed on stderr as they finish."""
-    current = [sys.executable, "-m", "haip_kg"]
+    current = current_command()
     versions = [("current", current), *((name, [path]) for name, path in args.version)]
     stats = ["--stats"] if has_stats(current) else []
     runs: list[dict[str, Any]] = []
@@ -320,8 +333,11 @@ def identical(runs: list[dict[str, Any]], other: str) -> list[dict[str, Any]]:
     checks = []
     for (cohort, size, version), output in outputs.items():
         if version == "current" and (cohort, size, other) in outputs:
-            line = first_difference(output, outputs[(cohort, size, other)])
-            checks.append({"cohort": cohort, "size": size, "against": other, "first_difference": line})
+            theirs = outputs[(cohort, size, other)]
+            line = first_difference(output, theirs)
+            record = None if line is None else first_difference(output, theirs, parse=True)
+            check = {"cohort": cohort, "size": size, "against": other, "first_difference": line}
+            checks.append({**check, "first_different_record": record})
     return checks
 
 
@@ -409,11 +425,13 @@ def main() -> None:
         print("\n(the current checkout reports no cache statistics: `evaluate --stats` absent)")
     checks = identical(runs, args.check_identical) if args.check_identical else []
     for check in checks:
-        verdict = (
-            "identical"
-            if check["first_difference"] is None
-            else f"DIFFERENT from line {check['first_difference']}"
-        )
+        if check["first_difference"] is None:
+            verdict = "identical"
+        elif check["first_different_record"] is None:
+            verdict = f"bytes DIFFERENT from line {check['first_difference']}; every record equal as JSON"
+        else:
+            record = check["first_different_record"]
+            verdict = f"DIFFERENT from line {check['first_difference']} (as JSON from line {record})"
         print(f"{check['cohort']} {check['size']:,}: current vs {check['against']}: {verdict}")
     baselines = baseline(args, workdir, runs)
     if args.json:
