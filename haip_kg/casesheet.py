@@ -327,9 +327,11 @@ def convert(case: Any) -> Conversion:
         return Conversion(URIRef(CASE_BASE), (), (InputError(None, "a case must be a JSON object"),))
     unreadable = _not_unicode(case)
     if unreadable is not None:
-        key, text = unreadable
-        message = f"{key} holds {text!r}: a lone surrogate, which is not Unicode text (a broken \\u escape?)"
-        return Conversion(URIRef(CASE_BASE), (), (InputError(key, message),))
+        where, text = unreadable
+        message = (
+            f"{where} holds {text!r}: a lone surrogate, which is not Unicode text (a broken \\u escape?)"
+        )
+        return Conversion(URIRef(CASE_BASE), (), (InputError(where, message),))
     case_id = case.get("id")
     if not isinstance(case_id, str) or not case_id.strip():
         message = (

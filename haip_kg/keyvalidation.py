@@ -33,6 +33,7 @@ from . import casesheet, engine, validate
 from .casesheet import CaseSheetMapping
 from .inputs import Sheet
 from .namespaces import SH
+from .sheet_ntriples import sheet_ntriples
 from .validate import Finding
 
 ID = "id"
@@ -193,8 +194,13 @@ def _stand_in_sheet(patient_id: str, key: str, value: Any) -> dict[str, Any]:
 
 
 def _stand_in(patient_id: str, key: str, value: Any) -> tuple[bytes, str]:
-    """A stand-in patient's N-Triples and IRI. The one place that converts to N-Triples."""
-    conversion = casesheet.convert(_stand_in_sheet(patient_id, key, value))
+    """A stand-in patient's N-Triples and IRI. The one place that converts to N-Triples: straight from the
+    mapping (sheet_ntriples), or by the rdflib converter for a value that does not convert cleanly."""
+    sheet = _stand_in_sheet(patient_id, key, value)
+    data = sheet_ntriples(sheet)
+    if data is not None:
+        return data, str(casesheet.patient_iri(patient_id))
+    conversion = casesheet.convert(sheet)
     return engine.ntriples_of(conversion.triples), str(conversion.patient)
 
 
