@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Generic, TypeVar
@@ -302,8 +302,10 @@ def _read(store: ox.Store, iris: set[str]) -> dict[str, FamilyResult]:
         for iri in iris
     }
 
+    lengths = sorted({len(iri) for iri in iris}, reverse=True)
+
     def owner(iri: str) -> tuple[str, str]:
-        for length in _prefix_lengths(iris):
+        for length in lengths:
             head = iri[:length]
             if head in found and (len(iri) == length or iri[length] == "/"):
                 return head, iri[length:]
@@ -338,10 +340,6 @@ def _read(store: ox.Store, iris: set[str]) -> dict[str, FamilyResult]:
         )
         for iri, parts in found.items()
     }
-
-
-def _prefix_lengths(iris: Iterable[str]) -> list[int]:
-    return sorted({len(iri) for iri in iris}, reverse=True)
 
 
 def records(sheets: Sequence[Mapping[str, Any]]) -> tuple[list[report.Record], list[list[dict[str, Any]]]]:
