@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from rdflib import RDF, XSD, Graph, URIRef
+from rdflib import RDF, XSD, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from . import casesheet, engine, validate
@@ -282,6 +282,7 @@ def sheet_findings(sheets: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[int,
         return None
     cases: dict[int, tuple[str, list[tuple[str, Hashable]], Mapping[str, Any]]] = {}
     wanted: set[tuple[str, Hashable]] = {_ID_ONLY}
+    aliases: dict[tuple[str, Hashable], tuple[str, Hashable]] = {}
     for i, sheet in sheets:
         case_id = Sheet("", i, sheet).case_id
         if case_id is None:  # no id: nothing is converted, nothing validated
@@ -291,6 +292,13 @@ def sheet_findings(sheets: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[int,
             for k, v in sheet.items()
             if k != ID
         ]
+        if _abstraction_sound():  # a value like one already found clean is clean
+            for n, (k, canonical) in enumerate(pairs):
+                abstract = _abstract(k, sheet[k])
+                if abstract is not None:
+                    aliases[k, canonical] = (k, abstract)
+                    if _clean((k, abstract)):
+                        pairs[n] = (k, abstract)
         wanted.update(pairs)
         cases[i] = (case_id, pairs, sheet)
     if len({case_id for case_id, _pairs, _sheet in cases.values()}) < len(cases):
@@ -306,6 +314,7 @@ def sheet_findings(sheets: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[int,
             return None
         known.update(zip(new, checked, strict=True))
         _keep(dict(zip(new, checked, strict=True)))
+        _keep({aliases[e]: c for e, c in zip(new, checked, strict=True) if e in aliases and not c.findings})
     flagged = {entry for entry, checked in known.items() if checked.findings}
     out = {}
     for i, (case_id, pairs, _sheet) in cases.items() if flagged else ():
@@ -315,6 +324,83 @@ def sheet_findings(sheets: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[int,
             if found:
                 out[i] = found
     return validate._in_order(out)
+
+
+# --- values alike for the shapes --------------------------------------------------------------------------
+
+_VALUE_BLIND = frozenset(
+    SH[name]
+    for name in [
+        *("path", "property", "severity", "message", "name", "description", "order", "group"),
+        *("deactivated", "targetClass", "targetSubjectsOf", "targetObjectsOf", "targetNode"),
+        *("minCount", "maxCount", "datatype", "in"),
+        *("minInclusive", "minExclusive", "maxInclusive", "maxExclusive"),
+    ]
+)
+"""What the case shapes may use for two values to be alike for them when they are alike below: the
+constraints that read a number only by comparing it with a bound, and a free text only by its datatype."""
+
+
+@cache
+def _abstraction_sound() -> bool:
+    """Whether the case shapes read numbers only by comparing them with bounds (sh:minInclusive and the
+    like) and their datatype, and text only by its datatype or by sh:in lists of IRIs (codes): then two
+    values of a key that differ only in numbers on the same sides of every bound, or in free text, get the
+    same findings, or none. Read from the shapes graph: any other constraint turns this off."""
+    graph = validate.shapes_graph()
+    used = {p for p in graph.predicates() if isinstance(p, URIRef) and str(p).startswith(str(SH))}
+    if not used <= _VALUE_BLIND:
+        return False
+    members = [m for listed in graph.objects(None, SH["in"]) for m in graph.items(listed)]
+    return all(isinstance(m, URIRef) for m in members)
+
+
+@cache
+def _bounds() -> tuple[Any, ...]:
+    """Every number the case shapes compare values with, sorted."""
+    graph = validate.shapes_graph()
+    found = {
+        o.toPython()
+        for name in ("minInclusive", "minExclusive", "maxInclusive", "maxExclusive")
+        for o in graph.objects(None, SH[name])
+        if isinstance(o, Literal)
+    }
+    return tuple(sorted(found))
+
+
+def _abstract(key: str, value: Any) -> Hashable | None:
+    """`value` as the shapes see it: each number as its type and which side of every bound it is on, each
+    free text (a field whose mapping has no code list) as just text; None if it holds neither."""
+    table = casesheet.mapping()
+    definition = table.keys.get(key)
+    if definition is None:
+        return None
+    fields = table.sub_keys.get(key, {})
+    abstracted = False
+
+    def walk(item: Any, field: Any) -> Hashable:
+        nonlocal abstracted
+        kind = item.__class__
+        if kind is dict:
+            return (dict, tuple((name, walk(part, fields.get(name))) for name, part in item.items()))
+        if kind is list:
+            return (list, tuple(walk(part, field) for part in item))
+        if kind is int or kind is float:
+            abstracted = True
+            return ("number", kind, tuple((item > bound) - (item < bound) for bound in _bounds()))
+        if kind is str and field is not None and field.value_class is None:
+            abstracted = True
+            return ("text",)
+        return _canonical(item)
+
+    shape = walk(value, definition)
+    return ("alike", shape) if abstracted else None
+
+
+def _clean(entry: tuple[str, Hashable]) -> bool:
+    """Whether `entry` (an abstract value) is known to have no findings. Not counted: see _cached."""
+    with _LOCK:
+        return entry in _CACHE
 
 
 def _cached(entries: Iterable[tuple[str, Hashable]], lookups: int) -> dict[tuple[str, Hashable], _Checked]:

@@ -15,10 +15,11 @@ import pytest
 from conftest import case_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rdflib import Graph
+from rdflib import Graph, Literal, URIRef
 
 from haip_kg import casesheet, engine, inputs, keyvalidation, resources, validate
 from haip_kg.casesheet import KeyDef
+from haip_kg.namespaces import SH
 
 TESTS = Path(__file__).parent
 RANDOM = settings(
@@ -373,7 +374,7 @@ def test_new_values_are_validated_in_one_run_and_then_come_from_the_cache(
     assert keyvalidation.cache_info() == {
         "hits": 1,
         "misses": 5,
-        "size": 6,
+        "size": 6 + 2,  # and the clean cea and regimen list as the shapes see them (numbers, free text)
         "bound": keyvalidation.MAX_ENTRIES,
     }
     renamed = [dict(sheet, id=sheet["id"] + "-again") for sheet in sheets]
@@ -384,3 +385,51 @@ def test_new_values_are_validated_in_one_run_and_then_come_from_the_cache(
     assert [f.key for f in again[0]] == [f.key for f in first[0]] == ["age"]
     assert again[0][0].focus == casesheet.patient_iri("a-again")
     keyvalidation.clear_cache()
+
+
+def test_a_value_alike_for_the_shapes_to_a_clean_one_is_not_validated_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Numbers on the same sides of every bound the shapes compare with, and free text, get the findings
+    of a value already validated clean (none) without a new run; one on another side is validated."""
+    keyvalidation.clear_cache()
+    runs: list[int] = []
+    engine_results = validate._engine_results
+
+    def counted(data: Any, engine_name: Any) -> Any:
+        runs.append(len(data))
+        return engine_results(data, engine_name)
+
+    monkeypatch.setattr(validate, "_engine_results", counted)
+
+    def sheet(n: int, value: Any, regimen: str, months: Any) -> dict[str, Any]:
+        line = {"regimen": regimen, "setting": "metastatic", "months_since_end": months}
+        return {"id": f"p{n}", "cea": {"value": value, "unit": "ng/mL"}, "systemic_lines": [line]}
+
+    # (the bounds in the shapes are 0, 5, 100 and 120: these numbers are all between 5 and 100)
+    keyvalidation.sheet_findings([(0, sheet(0, 7.1, "FOLFOX", 6.5))])
+    assert len(runs) == 1
+    alike = [sheet(1, 47.3, "mFOLFOX6 + bevacizumab", 11.9), sheet(2, 88.0, "CAPOX", 50.5)]
+    assert keyvalidation.sheet_findings(list(enumerate(alike))) == {}
+    assert len(runs) == 1, "alike values came from the cache"
+    other = [sheet(3, -2.0, "FOLFOX", 6.5), sheet(4, 7, "FOLFOX", 6.5)]  # below a bound; an int
+    found = keyvalidation.sheet_findings(list(enumerate(other)))
+    assert len(runs) == 2
+    assert found == _by_description(other)
+    assert [f.key for f in (found or {})[0]] == ["cea.value"]
+
+
+def test_values_are_alike_only_for_shapes_that_compare_numbers_with_bounds() -> None:
+    """The check reads the shapes: a constraint that reads a value otherwise (a pattern, a length, an
+    equality) turns values alike off."""
+    graph = validate.shapes_graph()
+    try:
+        keyvalidation._abstraction_sound.cache_clear()
+        assert keyvalidation._abstraction_sound()
+        node = URIRef("urn:test:pattern")
+        graph.add((node, SH.pattern, Literal("^[0-9]+$")))
+        keyvalidation._abstraction_sound.cache_clear()
+        assert not keyvalidation._abstraction_sound()
+    finally:
+        graph.remove((node, SH.pattern, None))
+        keyvalidation._abstraction_sound.cache_clear()
