@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import marshal
 import threading
+from bisect import bisect_left
 from collections import OrderedDict, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -292,15 +293,19 @@ def sheet_findings(sheets: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[int,
             for k, v in sheet.items()
             if k != ID
         ]
-        if _abstraction_sound():  # a value like one already found clean is clean
-            for n, (k, canonical) in enumerate(pairs):
-                abstract = _abstract(k, sheet[k])
-                if abstract is not None:
-                    aliases[k, canonical] = (k, abstract)
-                    if _clean((k, abstract)):
-                        pairs[n] = (k, abstract)
         wanted.update(pairs)
         cases[i] = (case_id, pairs, sheet)
+    if _abstraction_sound():  # a value not seen, but alike for the shapes to one found clean, is clean
+        unseen = _unseen(wanted)
+        for _case_id, pairs, sheet in cases.values():
+            for n, (k, canonical) in enumerate(pairs):
+                if (k, canonical) in unseen:
+                    abstract = _abstract(k, sheet[k])
+                    if abstract is not None:
+                        aliases[k, canonical] = (k, abstract)
+                        if _clean((k, abstract)):
+                            pairs[n] = (k, abstract)
+        wanted = {_ID_ONLY, *(entry for _c, pairs, _s in cases.values() for entry in pairs)}
     if len({case_id for case_id, _pairs, _sheet in cases.values()}) < len(cases):
         return None
     known = _cached(wanted, sum(len(pairs) for _case_id, pairs, _sheet in cases.values()))
@@ -368,6 +373,14 @@ def _bounds() -> tuple[Any, ...]:
     return tuple(sorted(found))
 
 
+def _side(number: float) -> tuple[int, bool]:
+    """Where a number lies among the bounds: how many are below it, and whether it equals the next (the
+    same for two numbers exactly when they are on the same sides of every bound)."""
+    bounds = _bounds()
+    below = bisect_left(bounds, number)
+    return below, below < len(bounds) and bounds[below] == number
+
+
 def _abstract(key: str, value: Any) -> Hashable | None:
     """`value` as the shapes see it: each number as its type and which side of every bound it is on, each
     free text (a field whose mapping has no code list) as just text; None if it holds neither."""
@@ -387,7 +400,7 @@ def _abstract(key: str, value: Any) -> Hashable | None:
             return (list, tuple(walk(part, field) for part in item))
         if kind is int or kind is float:
             abstracted = True
-            return ("number", kind, tuple((item > bound) - (item < bound) for bound in _bounds()))
+            return ("number", kind, _side(item))
         if kind is str and field is not None and field.value_class is None:
             abstracted = True
             return ("text",)
@@ -395,6 +408,12 @@ def _abstract(key: str, value: Any) -> Hashable | None:
 
     shape = walk(value, definition)
     return ("alike", shape) if abstracted else None
+
+
+def _unseen(entries: Iterable[tuple[str, Hashable]]) -> set[tuple[str, Hashable]]:
+    """The entries not in the cache (not counted: see _cached)."""
+    with _LOCK:
+        return {entry for entry in entries if entry not in _CACHE}
 
 
 def _clean(entry: tuple[str, Hashable]) -> bool:
