@@ -305,8 +305,8 @@ def markdown(runs: list[dict[str, Any]], floors: list[dict[str, Any]]) -> str:
 
 def cache_table(runs: list[dict[str, Any]]) -> str:
     rows = [
-        "| cohort | patients | cache | hits | misses | hit rate | size | bound |",
-        "|---|---:|---|---:|---:|---:|---:|---:|",
+        "| cohort | patients | cache | hits | misses | hit rate | size | bound | seconds on misses |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for run in (r for r in runs if r["caches"]):
         for name, cache in run["caches"].items():
@@ -322,6 +322,7 @@ def cache_table(runs: list[dict[str, Any]]) -> str:
                     rate,
                     f"{cache['size']:,}",
                     f"{cache['bound']:,}",
+                    f"{cache['seconds']:.1f}" if "seconds" in cache else "-",
                 )
             )
     return "\n".join(rows)

@@ -8,7 +8,6 @@ record -> fact -> classify -> OWL RL reasoning -> status -> qualify -> explain -
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -84,8 +83,7 @@ def _plain(binding: dict[str, str]) -> Any:
         return binding["value"] == "true"
     if datatype == _XSD + "integer":
         return int(binding["value"])
-    # the same IRIs, slugs and reasons recur in thousands of rows kept in the caches: one copy each
-    return sys.intern(binding["value"])
+    return binding["value"]
 
 
 def ntriples(store: ox.Store) -> bytes:
@@ -374,12 +372,15 @@ def _prototype_quads(prototypes: dict[str, Profile]) -> list[ox.Quad]:
     return quads
 
 
-def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> dict[Profile, ProfileDecision]:
+def decide_profiles(
+    profiles: Iterable[Profile], with_triples: bool = True, keep: bool = True
+) -> dict[Profile, ProfileDecision]:
     """The decisions about `profiles`: from this process's cache, or made now for the profiles not
     decided yet (or, `with_triples`, decided without their conclusions as triples) by running the profile
     stages over one prototype patient per profile (its classes, inferred classes and fact assessments,
-    nothing else) and the knowledge base. The decisions returned are the caller's to keep: emptying the
-    cache (another thread's batch, or a full cache) does not touch them."""
+    nothing else) and the knowledge base. With `keep` False the new decisions are not kept in this
+    process's cache (the caller keeps what it needs of them). The decisions returned are the caller's to
+    keep: emptying the cache (another thread's batch, or a full cache) does not touch them."""
     found: dict[Profile, ProfileDecision] = {}
     profiles = list(profiles)
     for profile in set(profiles):
@@ -423,7 +424,9 @@ def decide_profiles(profiles: Iterable[Profile], with_triples: bool = True) -> d
             template = text.replace("<" + iri, "<" + _PATIENT)
         if _PROTOTYPE in (template or "") or _PROTOTYPE in repr(rows[iri]):
             raise RuntimeError(f"a profile stage joined two patients: {template}")
-        found[profile] = _PROFILE_DECISIONS[profile] = ProfileDecision(template, rows[iri])
+        found[profile] = ProfileDecision(template, rows[iri])
+        if keep:
+            _PROFILE_DECISIONS[profile] = found[profile]
     return found
 
 

@@ -157,6 +157,14 @@ def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
                 for i, _sheet in clean
                 if not any(f.severity == "violation" for f in found.get(i, []))
             }
+    made: tuple[list[Record], list[list[dict[str, str]]]] | None = None
+    if fast:
+        try:
+            made = memo.records([items[i].data for i in fast])  # type: ignore[union-attr]
+        except report.KnowledgeBaseError:
+            raise
+        except Exception:  # no case may end a run: whatever the fast path cannot take, the batch is
+            fast, made = {}, None  # decided per patient, which refuses or decides each case on its own
     outcomes: dict[int, Outcome] = {}
     rest = [i for i in range(len(items)) if i not in fast]
     if rest:
@@ -169,10 +177,9 @@ def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
         decisions = slow.decisions
     else:
         decisions = b""
-    if fast:
+    if made is not None:
         sheets = [items[i] for i in fast]
-        made, warned = memo.records([sheet.data for sheet in sheets])  # type: ignore[union-attr]
-        for (i, findings), sheet, body, warnings in zip(fast.items(), sheets, made, warned, strict=True):
+        for (i, findings), sheet, body, warnings in zip(fast.items(), sheets, *made, strict=True):
             record = decided_record(sheet.case_id, sheet.source, body, findings, warnings)
             outcomes[i] = Outcome(sheet.source, sheet.position, sheet.case_id, record)
     caches = {**memo.cache_info(), "validation": keyvalidation.cache_info()}

@@ -34,7 +34,7 @@ from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.parserutils import CompValue, Expr
 
 from . import casesheet, engine, resources
-from .namespaces import DCTERMS, HAIP
+from .namespaces import CASE_BASE, DCTERMS, HAIP
 
 FAMILY_STAGES = ("record", "fact", "flag", "score")
 """The stages whose rules read the patient's own data and are grouped into families."""
@@ -78,6 +78,8 @@ class Parsed:
     """FILTER and OPTIONAL conditions."""
     top: int
     """The scope of the outermost query (the template's variables are its)."""
+    joins: tuple[tuple[Variable, Variable], ...] = ()
+    """Variables (named apart per scope) that one triple pattern or property path links."""
 
 
 def parse(text: str) -> Parsed:
@@ -90,6 +92,7 @@ def parse(text: str) -> Parsed:
     conditions: list[Any] = []
     scopes = iter(range(1, 1_000_000))
     top: list[int] = []
+    joins: list[tuple[Variable, Variable]] = []
 
     def path_predicates(path: Any) -> Iterator[URIRef]:
         if isinstance(path, URIRef):
@@ -107,6 +110,8 @@ def parse(text: str) -> Parsed:
     def triples(node: CompValue, scope: int, required: bool) -> None:
         group = next(scopes)
         for s, p, o in node.get("triples") or ():
+            if isinstance(s, Variable) and isinstance(o, Variable):
+                joins.append((_scoped(s, scope), _scoped(o, scope)))
             if isinstance(p, Variable):
                 problems.append(f"a variable predicate ?{p}")
             elif isinstance(p, Path):
@@ -121,18 +126,27 @@ def parse(text: str) -> Parsed:
             else:
                 patterns.append(Pattern(s, p, o, scope, required, group))
 
-    def expression(value: Any) -> None:
-        """Walk the graph patterns of EXISTS and NOT EXISTS inside an expression."""
+    def expression(value: Any, scope: int | None = None) -> None:
+        """Walk the graph patterns of EXISTS and NOT EXISTS inside an expression (plain triple patterns
+        only: they read in the enclosing query's scope, never required) and note functions whose value
+        differs from run to run."""
         if isinstance(value, Expr):
             if value.name in ("Builtin_EXISTS", "Builtin_NOTEXISTS"):
-                walk(value.get("graph"), next(scopes), False)
+                # rdflib keeps the translated pattern as an attribute (its item is the parse, emptied)
+                graph = vars(value).get("graph")
+                if not isinstance(graph, CompValue) or scope is None:
+                    problems.append("an EXISTS pattern rdflib did not translate")
+                else:
+                    walk(graph, scope, False)  # it reads in the enclosing query's scope
                 return
+            if value.name in _NONDETERMINISTIC:
+                problems.append(f"{value.name.removeprefix('Builtin_')}(), which differs from run to run")
             for key, child in value.items():
                 if not key.startswith("_"):
-                    expression(child)
+                    expression(child, scope)
         elif isinstance(value, list | tuple):
             for child in value:
-                expression(child)
+                expression(child, scope)
 
     def walk(node: Any, scope: int | None, required: bool) -> None:
         if isinstance(node, list | tuple):
@@ -141,7 +155,7 @@ def parse(text: str) -> Parsed:
             return
         if not isinstance(node, CompValue) or isinstance(node, Expr):
             if isinstance(node, Expr):
-                expression(node)
+                expression(node, scope)
             return
         name = node.name
         if name == "Project":  # a (sub)query: its variables are its own, but for those it projects
@@ -160,19 +174,19 @@ def parse(text: str) -> Parsed:
             problems.append("a GRAPH pattern")
         if name == "Extend":
             walk(node["p"], scope, required)
-            expression(node["expr"])
+            expression(node["expr"], scope)
             binds.append((_scoped(node["var"], scope), _scoped(node["expr"], scope)))
             return
         if name == "AggregateJoin":
             walk(node["p"], scope, required)
             for aggregate in node.get("A") or ():
-                expression(aggregate)
+                expression(aggregate, scope)
                 binds.append((_scoped(aggregate["res"], scope), _scoped(aggregate, scope)))
             return
         if name == "LeftJoin":
             walk(node["p1"], scope, required)
             walk(node["p2"], scope, False)
-            expression(node.get("expr"))
+            expression(node.get("expr"), scope)
             conditions.append(_scoped(node.get("expr"), scope))
             return
         if name in ("Union", "Minus"):
@@ -181,22 +195,41 @@ def parse(text: str) -> Parsed:
             return
         if name == "Filter":
             walk(node["p"], scope, required)
-            expression(node["expr"])
+            expression(node["expr"], scope)
             conditions.append(_scoped(node["expr"], scope))
             return
+        if name == "OrderBy":
+            walk(node["p"], scope, required)
+            for condition in node.get("expr") or ():
+                expression(condition, scope)
+                conditions.append(_scoped(condition, scope))
+            return
+        if name == "Slice":
+            problems.append("LIMIT or OFFSET (which rows remain depends on every patient in the store)")
         for key, child in node.items():
             if key == "template" or key.startswith("_"):
                 continue
             if isinstance(child, Expr):
-                expression(child)
+                expression(child, scope)
             else:
                 walk(child, scope, required)
 
     walk(algebra.get("p"), None, True)
     template = tuple(algebra.get("template") or ())
     return Parsed(
-        tuple(patterns), template, tuple(problems), tuple(binds), tuple(conditions), top[0] if top else 0
+        tuple(patterns),
+        template,
+        tuple(problems),
+        tuple(binds),
+        tuple(conditions),
+        top[0] if top else 0,
+        tuple(joins),
     )
+
+
+_NONDETERMINISTIC = frozenset(
+    {"Builtin_NOW", "Builtin_RAND", "Builtin_UUID", "Builtin_STRUUID", "Builtin_BNODE"}
+)
 
 
 def _scoped(value: Any, scope: int) -> Any:
@@ -433,6 +466,17 @@ they test kinds and compare terms (two IRIs under the same patient compare as th
 under a patient's never equals a knowledge-base term, since patient IRIs have their own base)."""
 
 
+_COMPARISONS = frozenset({"RelationalExpression", "InExpression", "Builtin_sameTerm"})
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, CompValue):
+        return [leaf for k, v in value.items() if not k.startswith("_") for leaf in _leaves(v)]
+    if isinstance(value, list | tuple):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
 def _join(values: list[_Value]) -> _Value:
     if any(v.kind == "leaky" for v in values):
         return _LEAKY
@@ -507,7 +551,24 @@ def _evaluate(expr: Any, env: dict[Variable, _Value]) -> _Value:
         return _SAME
     if name in ("Aggregate_Min", "Aggregate_Max", "Aggregate_Sample"):
         return _evaluate(expr["vars"], env)
+    if name in ("Builtin_EXISTS", "Builtin_NOTEXISTS"):
+        return _SAME  # its patterns are read as the rule's (see parse)
     values = [_evaluate(a, env) for a in args]
+    if name in _COMPARISONS:
+        # two IRIs under the same patient compare as their suffixes do, and an IRI under a patient's never
+        # equals a constant outside the patients' base; a text holding the patient's IRI, or a constant
+        # under the patients' base, could compare differently for another patient
+        constants = [
+            a for a in _leaves(args) if isinstance(a, URIRef | Literal) and str(a).startswith(CASE_BASE)
+        ]
+        relative = [v for v in values if v.kind in ("patient", "relative")]
+        if (
+            any(v.kind == "leaky" for v in values)
+            or any(v.string for v in relative)
+            or (relative and constants)
+        ):
+            return _LEAKY
+        return _SAME
     if name in _BOOLEAN_FUNCTIONS:
         return _LEAKY if any(v.kind == "leaky" for v in values) else _SAME
     # any other function (hashes, lengths, substrings, GROUP_CONCAT, arithmetic) of a patient's IRI leaks
@@ -575,11 +636,40 @@ def _environment(parsed: Parsed) -> tuple[dict[Variable, _Value], list[str]]:
     for condition in parsed.conditions:
         if condition is not None and _evaluate(condition, env).kind == "leaky":
             problems.append("a condition depends on the patient's IRI")
+    problems += _unlinked(parsed, env, kb)
     for _s, _p, o in parsed.template:
         concluded = env.get(_scoped(o, parsed.top)) if isinstance(o, Variable) else None
         if concluded is not None and concluded.string and concluded.kind in ("patient", "relative"):
             problems.append(f"?{o} concludes text that holds the patient's IRI")
     return env, problems
+
+
+def _unlinked(parsed: Parsed, env: dict[Variable, _Value], kb: frozenset[URIRef]) -> list[str]:
+    """A rule must read one patient only: every variable that a pattern outside the knowledge base reads
+    from must be linked, pattern by pattern (and through the variables subqueries project), to one
+    patient variable. A pattern on another patient, or on a node of no patient, could read data a
+    stand-in does not have."""
+    parent: dict[Variable, Variable] = {}
+
+    def root(var: Variable) -> Variable:
+        while parent.get(var, var) != var:
+            var = parent[var]
+        return var
+
+    links = list(parsed.joins) + [(v, e) for v, e in parsed.binds if isinstance(e, Variable)]
+    for one, other in links:
+        parent[root(one)] = root(other)
+    patients = {root(v) for v, value in env.items() if value == _PATIENT}
+    if len(patients) > 1:
+        return ["it reads more than one patient (patterns not linked to one patient variable)"]
+    readers = {
+        _scoped(p.subject, p.scope)
+        for p in parsed.patterns
+        if isinstance(p.subject, Variable) and p.predicate not in kb
+    }
+    if any(root(var) not in patients for var in readers):
+        return ["it reads data not linked to the patient (a pattern on no patient's node)"]
+    return []
 
 
 def _meet(known: _Value | None, value: _Value) -> _Value:

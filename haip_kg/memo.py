@@ -22,15 +22,16 @@ case sheet, and nothing is cached for it. Every cache is bounded and counts its 
 
 from __future__ import annotations
 
+import marshal
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Generic, TypeVar
 
-import orjson
 import pyoxigraph as ox
 
 from . import casesheet, engine, footprints, report, resources
@@ -40,8 +41,14 @@ from .sheet_ntriples import sheet_ntriples
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-MAX_FAMILY_ENTRIES = 200_000
-"""Bound of the families' cache (entries over all families)."""
+MAX_FAMILY_ENTRIES = 110_000
+"""Bound of the families' caches (entries over all families, shared equally), per process."""
+LOOKUPS_BEFORE_JUDGING = 2_000
+MIN_HIT_RATE = 0.1
+
+
+class StandInClash(RuntimeError):
+    """A patient decided per patient has an IRI a stand-in could have: the batch is decided per patient."""
 
 
 class BoundedCache(Generic[K, V]):
@@ -52,6 +59,8 @@ class BoundedCache(Generic[K, V]):
         self.bound = bound
         self.hits = 0
         self.misses = 0
+        self.seconds = 0.0
+        """Time spent making the values missed (for a family: converting, loading and running its rules)."""
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -73,6 +82,13 @@ class BoundedCache(Generic[K, V]):
             else:
                 self.misses += 1
 
+    def worth_keeping(self) -> bool:
+        """Whether new values are worth keeping: not when, after enough lookups, almost none was found
+        (a family that reads a measurement with one decimal, say). Its values are still made, just not
+        kept, so memory holds what is reused."""
+        looked = self.hits + self.misses
+        return looked < LOOKUPS_BEFORE_JUDGING or self.hits >= looked * MIN_HIT_RATE
+
     def put(self, key: K, value: V) -> None:
         with self._lock:
             self._entries[key] = value
@@ -85,8 +101,14 @@ class BoundedCache(Generic[K, V]):
             self._entries.clear()
             self.hits = self.misses = 0
 
-    def info(self) -> dict[str, int]:
-        return {"hits": self.hits, "misses": self.misses, "size": len(self._entries), "bound": self.bound}
+    def info(self) -> dict[str, Any]:
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "size": len(self._entries),
+            "bound": self.bound,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 _FAMILIES: dict[int, BoundedCache[bytes, FamilyResult]] = {}
@@ -186,12 +208,20 @@ def _input(plan: _Plan, sheet: Mapping[str, Any]) -> tuple[bytes, dict[str, Any]
         bits.append(bool(present))
         if present and not any(key in standin for key in group):
             standin[present[0]] = sheet[present[0]]  # any value: the family never reads it, only the node
-    key = orjson.dumps([[k, standin[k]] for k in plan.values if k in standin] + [bits], default=repr)
+    # marshal (in C) keeps apart what converts apart (True and 1, 1 and 1.0, -0.0 and 0.0) and takes
+    # integers of any size (orjson refuses those past 64 bits)
+    key = marshal.dumps(([(k, standin[k]) for k in plan.values if k in standin], bits), 2)
     return key, standin
 
 
 def _standin_id(family: int, number: int) -> str:
-    return f"standin-{family:03d}-{number:08d}"
+    return f"{_STANDIN}{family:03d}-{number:08d}"
+
+
+_STANDIN = "standin-"
+MAX_KEY_BYTES = 4096
+"""A family input longer than this (a huge free text, a long list) is decided but not kept: the caches
+are bounded in entries, and this bounds each entry."""
 
 
 def decide(sheets: Sequence[Mapping[str, Any]]) -> list[Parts]:
@@ -206,6 +236,8 @@ def decide(sheets: Sequence[Mapping[str, Any]]) -> list[Parts]:
         for plan in plans:
             if plan.family.footprint is None:  # not proven: decided per patient, on its whole sheet
                 iri = str(casesheet.patient_iri(sheet["id"]))
+                if sheet["id"].startswith(_STANDIN):
+                    raise StandInClash(f"a patient's id {sheet['id']!r} could be a stand-in's")
                 standins.setdefault(plan.index, []).append((iri, sheet))
                 waiting.setdefault(iri, []).append((i, plan.index, None))
                 continue
@@ -227,7 +259,7 @@ def decide(sheets: Sequence[Mapping[str, Any]]) -> list[Parts]:
             result = results[iri]
             for i, family, cached in users:
                 parts[i].add(result)
-                if cached is not None:
+                if cached is not None and len(cached) <= MAX_KEY_BYTES and _cache(family).worth_keeping():
                     _cache(family).put(cached, result)
     return parts
 
@@ -243,13 +275,14 @@ def _run(standins: Mapping[int, Sequence[tuple[str, Mapping[str, Any]]]]) -> dic
     store.load(engine.knowledge_base_ntriples(), format=ox.RdfFormat.N_TRIPLES, lenient=True)
     plans = _plans()
     node_rules = footprints.families().node_rules
+    stages = engine.STAGES_BEFORE_REASONING + engine.STAGES_AFTER_REASONING
     for index, group in standins.items():
+        started = time.perf_counter()
         graph = _graph(index)
         data = b"".join(_ntriples(sheet) for _iri, sheet in group)
         store.load(data, format=ox.RdfFormat.N_TRIPLES, to_graph=graph)
         scope = [ox.DefaultGraph(), graph]
         rules = plans[index].family.rules
-        stages = [s for s in engine.STAGES_BEFORE_REASONING + engine.STAGES_AFTER_REASONING]
         for stage in stages:
             texts = [
                 text
@@ -259,7 +292,15 @@ def _run(standins: Mapping[int, Sequence[tuple[str, Mapping[str, Any]]]]) -> dic
             if texts:
                 found = b"".join(_construct(store, text, scope) for text in texts)
                 store.load(found, format=ox.RdfFormat.N_TRIPLES, to_graph=graph, lenient=True)
-    return _read(store, {iri for group in standins.values() for iri, _sheet in group})
+        _cache(index).seconds += time.perf_counter() - started
+    started = time.perf_counter()
+    read = _read(store, {iri for group in standins.values() for iri, _sheet in group})
+    _READING.seconds += time.perf_counter() - started
+    return read
+
+
+_READING: BoundedCache[None, None] = BoundedCache("reading stand-ins (all families)", 0)
+"""Only its `seconds`: the time spent reading what the report needs of every stand-in."""
 
 
 def _construct(store: ox.Store, query: str, scope: list[Any]) -> bytes:
@@ -346,14 +387,28 @@ def records(sheets: Sequence[Mapping[str, Any]]) -> tuple[list[report.Record], l
     """Each case sheet's record (without `patient`, `validation`, `source`) and conflict warnings."""
     parts = decide(sheets)
     profiles = [(frozenset(p.classes), frozenset(p.assessments)) for p in parts]
-    decisions = engine.decide_profiles(profiles, with_triples=False)
+    plans = {profile: report.cached_plan(profile) for profile in set(profiles)}
+    new = [profile for profile, plan in plans.items() if plan is None]
+    _PROFILES.hits += len(profiles) - len(new)
+    _PROFILES.misses += len(new)
+    if new:  # decided now; the plan is kept (report.plan), the rows it is made from are not
+        started = time.perf_counter()
+        decisions = engine.decide_profiles(new, with_triples=False, keep=False)
+        for profile in new:
+            plans[profile] = report.plan(profile, decisions[profile])
+        _PROFILES.seconds += time.perf_counter() - started
     out = []
     warnings = []
     for profile, part in zip(profiles, parts, strict=True):
-        plan = report.plan(profile, decisions[profile])
+        plan = plans[profile]
+        assert plan is not None
         out.append(report.build_record(plan, part.own.get, sorted(part.flags), part.score))
         warnings.append(report.warnings(sorted(part.conflicts)))
     return out, warnings
+
+
+_PROFILES: BoundedCache[None, None] = BoundedCache("profiles", engine.MAX_PROFILES)
+"""Only its counts: the plans themselves are report.py's (report.cached_plan)."""
 
 
 def clear() -> None:
@@ -365,5 +420,6 @@ def cache_info() -> dict[str, dict[str, int]]:
     """Each cache's hits, misses, size and bound in this process: every family's, the profiles' (a
     patient whose profile was decided before, or earlier in its batch, is a hit)."""
     info = {f"family {cache.name}": cache.info() for _index, cache in sorted(_FAMILIES.items())}
-    info["profiles"] = {**engine.PROFILE_COUNTS, "size": engine.profile_count(), "bound": engine.MAX_PROFILES}
+    info["reading stand-ins"] = {**_READING.info(), "size": 0, "bound": 0}
+    info["profiles"] = {**_PROFILES.info(), "size": report.plan_count()}
     return info

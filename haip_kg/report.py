@@ -141,6 +141,15 @@ def own(items: str) -> Own:
     return Own(*(tuple(sorted(parts[k])) for k in ("reason", "interpretation", "missing", "conflict")))
 
 
+def cached_plan(profile: engine.Profile) -> Plan | None:
+    """The plan kept for a profile, if any."""
+    return _PLANS.get(profile)
+
+
+def plan_count() -> int:
+    return len(_PLANS)
+
+
 def plan(profile: engine.Profile | None, decision: engine.ProfileDecision) -> Plan:
     """A profile's plan (kept per profile; `profile` None: not kept)."""
     known = _PLANS.get(profile) if profile is not None else None

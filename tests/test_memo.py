@@ -217,6 +217,36 @@ PREFIXES = "PREFIX haip: <https://w3id.org/haip/>\nPREFIX haipx: <https://w3id.o
             "concluded by status/status-statement.rq",
         ),
         ("CONSTRUCT { ?p haip:hasFlag haip:x } WHERE { ?p a ?c }", "variable class"),
+        (
+            "CONSTRUCT { ?p haip:hasFlag haip:x } WHERE { ?p a haip:Patient . "
+            "FILTER NOT EXISTS { FILTER(STRLEN(STR(?p)) > 40) } }",
+            "condition",
+        ),
+        (
+            "CONSTRUCT { ?p haip:hasFlag haip:x } WHERE { ?p a haip:Patient . "
+            "FILTER NOT EXISTS { ?q haip:age 90 } }",
+            "more than one patient",
+        ),
+        (
+            "CONSTRUCT { ?p haip:hasFlag haip:x } WHERE { ?p a haip:Patient . ?t haip:histology ?h }",
+            "not linked",
+        ),
+        (
+            "CONSTRUCT { ?p haip:hasFlag haip:x } WHERE { ?p a haip:Patient . "
+            "FILTER(STR(?p) < 'https://w3id.org/haip/case/m') }",
+            "condition",
+        ),
+        (
+            "CONSTRUCT { ?p haip:hasFlag haip:x } WHERE { ?p a haip:Patient . "
+            "FILTER(?p = <https://w3id.org/haip/case/P1>) }",
+            "condition",
+        ),
+        ("CONSTRUCT { ?p haip:hasFlag haip:x } WHERE { ?p a haip:Patient . BIND(RAND() AS ?r) }", "RAND()"),
+        (
+            "CONSTRUCT { ?p haip:hasFlag haip:x } WHERE { ?p a haip:Patient . "
+            "{ SELECT ?p WHERE { ?p haip:age ?a } ORDER BY ?a LIMIT 1 } }",
+            "LIMIT",
+        ),
     ],
 )
 def test_a_rule_that_reads_more_than_it_can_prove_is_not_cached(rule: str, problem: str) -> None:
@@ -250,4 +280,34 @@ def test_a_cache_keeps_its_bound_and_counts() -> None:
         cache.put(key, str(key))
     assert cache.get(0) is None and cache.get(4) == "4"
     cache.miss(reused=True)
-    assert cache.info() == {"hits": 2, "misses": 5, "size": 3, "bound": 3}
+    assert cache.info() == {"hits": 2, "misses": 5, "size": 3, "bound": 3, "seconds": 0.0}
+
+
+def test_the_fast_path_gives_every_record_of_every_rule_over_every_patient(direct: list[str]) -> None:
+    """The production path (evaluate.decide_batch: validation per key and value, no conversion, families)
+    from cold and warm caches, against every rule over every patient, record for record."""
+    from haip_kg import keyvalidation
+
+    memo.clear()
+    keyvalidation.clear_cache()
+    items = [inputs.Sheet("test", i, sheet) for i, sheet in enumerate(SHEETS)]
+    for _round in ("cold", "warm"):
+        decided = [
+            json.dumps(o.record)
+            for start in range(0, len(items), 250)
+            for o in evaluate.decide_batch(items[start : start + 250]).outcomes
+        ]
+        assert decided == direct, _round
+
+
+def test_numbers_no_cache_key_can_hold_do_not_end_a_batch() -> None:
+    """An integer past 64 bits converts and validates; it is decided (per patient if the fast path cannot
+    take it), and the other cases of its batch too."""
+    sheets = [
+        {"id": "before", "liver_metastases": True},
+        {"id": "huge", "liver_resection": "done", "months_since_liver_resection": 2**64},
+        {"id": "after", "liver_metastases": True},
+    ]
+    outcomes = evaluate.decide_batch([inputs.Sheet("test", i, s) for i, s in enumerate(sheets)]).outcomes
+    assert [o.case_id for o in outcomes] == ["before", "huge", "after"]
+    assert "verdict" in outcomes[0].record and "verdict" in outcomes[2].record
