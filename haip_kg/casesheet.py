@@ -308,6 +308,8 @@ def _not_unicode(value: Any, path: str = "") -> tuple[str, str] | None:
         return None
     if isinstance(value, dict):
         for key, item in value.items():
+            if isinstance(key, str) and key.startswith("_"):
+                continue  # a comment: never read, never written
             name = f"{path}.{key}" if path else str(key)
             found = _not_unicode(key, name) or _not_unicode(item, name)
             if found is not None:

@@ -69,11 +69,7 @@ def _decimal(value: float) -> str:
 
 
 def _integer_as_decimal(value: int) -> str | None:
-    """An integer as xsd:decimal; None for one too large for a float (casesheet raises OverflowError)."""
-    try:
-        math.isfinite(value)
-    except OverflowError:
-        return None
+    """An integer as xsd:decimal (any size the reader lets through, as casesheet writes it)."""
     return f'"{value}"{_DECIMAL}'
 
 
