@@ -158,13 +158,14 @@ def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
                 if not any(f.severity == "violation" for f in found.get(i, []))
             }
     made: tuple[list[Record], list[list[dict[str, str]]]] | None = None
+    memoize = not with_rdf
     if fast:
         try:
             made = memo.records([items[i].data for i in fast])  # type: ignore[union-attr]
         except report.KnowledgeBaseError:
             raise
         except Exception:  # no case may end a run: whatever the fast path cannot take, the batch is
-            fast, made = {}, None  # decided per patient, which refuses or decides each case on its own
+            fast, made, memoize = {}, None, False  # decided per patient, each case on its own
     outcomes: dict[int, Outcome] = {}
     rest = [i for i in range(len(items)) if i not in fast]
     if rest:
@@ -172,7 +173,7 @@ def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
         def decide(data: bytes, store: ox.Store) -> engine.Backend:
             return engine.decide(data, store, materialize=with_rdf)
 
-        slow = decide_cases([to_case(items[i]) for i in rest], decide, with_rdf, memoize=not with_rdf)
+        slow = decide_cases([to_case(items[i]) for i in rest], decide, with_rdf, memoize=memoize)
         outcomes.update(zip(rest, slow.outcomes, strict=True))
         decisions = slow.decisions
     else:

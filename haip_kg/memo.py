@@ -47,6 +47,10 @@ LOOKUPS_BEFORE_JUDGING = 2_000
 MIN_HIT_RATE = 0.1
 
 
+class FamiliesOverlap(RuntimeError):
+    """Two families concluded about the same thing: their parts cannot simply be joined."""
+
+
 class StandInClash(RuntimeError):
     """A patient decided per patient has an IRI a stand-in could have: the batch is decided per patient."""
 
@@ -152,11 +156,18 @@ class Parts:
     conflicts: set[tuple[str, str | None, str]] = field(default_factory=set)
 
     def add(self, result: FamilyResult) -> None:
+        """Add one family's part. Two families never conclude about the same assessment, nor both give a
+        score (each fact and the score have one rule); if they did, joining their parts here could differ
+        from SPARQL's union, so the batch is decided per patient instead (evaluate.decide_batch)."""
         self.classes.update(result.classes)
         self.assessments.update(result.assessments)
-        self.own.update(result.own)
+        for relative, part in result.own:
+            if self.own.setdefault(relative, part) is not part:
+                raise FamiliesOverlap(f"two families explain the assessment {relative}")
         self.flags.update(result.flags)
         if result.score is not None:
+            if self.score is not None:
+                raise FamiliesOverlap("two families give a clinical risk score")
             self.score = result.score
         self.conflicts.update(result.conflicts)
 
@@ -257,8 +268,11 @@ def decide(sheets: Sequence[Mapping[str, Any]]) -> list[Parts]:
         results = _run(standins)
         for iri, users in waiting.items():
             result = results[iri]
-            for i, family, cached in users:
+            for i in {
+                i for i, _family, _cached in users
+            }:  # a patient's own IRI serves all its unproven families
                 parts[i].add(result)
+            for _i, family, cached in users:
                 if cached is not None and len(cached) <= MAX_KEY_BYTES and _cache(family).worth_keeping():
                     _cache(family).put(cached, result)
     return parts
@@ -306,7 +320,8 @@ _READING: BoundedCache[None, None] = BoundedCache("reading stand-ins (all famili
 def _construct(store: ox.Store, query: str, scope: list[Any]) -> bytes:
     result = store.query(query, default_graph=scope)
     try:
-        assert isinstance(result, ox.QueryTriples), "expected a CONSTRUCT query"
+        if not isinstance(result, ox.QueryTriples):
+            raise TypeError("a rule must be a CONSTRUCT query")
         return result.serialize(format=ox.RdfFormat.N_TRIPLES) or b""
     finally:
         del result
@@ -322,7 +337,8 @@ def _ntriples(sheet: Mapping[str, Any]) -> bytes:
 def _select(store: ox.Store, kind: str, name: str) -> list[dict[str, Any]]:
     result = store.query(resources.query(kind, name), use_default_graph_as_union=True)
     try:
-        assert isinstance(result, ox.QuerySolutions), "expected a SELECT query"
+        if not isinstance(result, ox.QuerySolutions):
+            raise TypeError("a report query must be a SELECT query")
         return engine.plain_rows(result.serialize(format=ox.QueryResultsFormat.JSON) or b"")
     finally:
         del result

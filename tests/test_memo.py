@@ -16,7 +16,7 @@ import pytest
 from conftest import CASES, load
 from test_differential import random_case
 
-from haip_kg import casesheet, engine, evaluate, footprints, inputs, memo, resources
+from haip_kg import casesheet, engine, evaluate, footprints, inputs, memo, report, resources
 from haip_kg.inputs import Case
 
 EXAMPLES = resources.root() / "examples"
@@ -311,3 +311,29 @@ def test_numbers_no_cache_key_can_hold_do_not_end_a_batch() -> None:
     outcomes = evaluate.decide_batch([inputs.Sheet("test", i, s) for i, s in enumerate(sheets)]).outcomes
     assert [o.case_id for o in outcomes] == ["before", "huge", "after"]
     assert "verdict" in outcomes[0].record and "verdict" in outcomes[2].record
+
+
+def test_families_that_overlap_are_not_joined_and_the_batch_is_decided_per_patient(
+    direct: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two families' parts about the same assessment, or two scores, are refused (SPARQL would take their
+    union, a dict update would not); whatever the fast path raises, its batch is decided per patient."""
+    own = report.Own(((1, "a reason"),), (), (), ())
+    one = memo.FamilyResult((), (), (("/fact/x", own),), (), None, ())
+    other = memo.FamilyResult((), (), (("/fact/x", report.Own(((2, "another"),), (), (), ())),), (), None, ())
+    parts = memo.Parts()
+    parts.add(one)
+    with pytest.raises(memo.FamiliesOverlap):
+        parts.add(other)
+    scored = memo.Parts()
+    scored.add(memo.FamilyResult((), (), (), (), 3, ()))
+    with pytest.raises(memo.FamiliesOverlap):
+        scored.add(memo.FamilyResult((), (), (), (), 1, ()))
+
+    def overlapping(sheets: Any) -> Any:
+        raise memo.FamiliesOverlap("test")
+
+    monkeypatch.setattr(memo, "records", overlapping)
+    items = [inputs.Sheet("test", i, sheet) for i, sheet in enumerate(SHEETS[:250])]
+    decided = [json.dumps(o.record) for o in evaluate.decide_batch(items).outcomes]
+    assert decided == direct[:250]
