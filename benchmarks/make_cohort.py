@@ -31,6 +31,16 @@ HISTOLOGIES = ["adenocarcinoma", "mucinous-adenocarcinoma", "signet-ring-cell", 
 IMAGING = ["ct-chest", "ct-abdomen-pelvis", "mri-liver", "mri-abdomen", "pet-ct"]
 
 
+CENTRE_SERVICES = (
+    "hpb_surgery",
+    "medical_oncology",
+    "interventional_radiology",
+    "nursing",
+    "nuclear_medicine",
+)
+"""The programme's services, as the case sheet's `centre_<service>` keys name them (in drawing order)."""
+
+
 def case(rng: random.Random, index: int) -> dict[str, Any]:
     def maybe(value: Any, p: float = 0.85) -> Any:
         return value if rng.random() < p else None
@@ -71,13 +81,7 @@ def case(rng: random.Random, index: int) -> dict[str, Any]:
         sheet["extrahepatic_sites"] = rng.sample(
             ["lung", "peritoneum", "portal-nodes", "bone"], rng.randint(1, 2)
         )
-    for service in (
-        "hpb_surgery",
-        "medical_oncology",
-        "interventional_radiology",
-        "nursing",
-        "nuclear_medicine",
-    ):
+    for service in CENTRE_SERVICES:
         sheet[f"centre_{service}"] = maybe(rng.choice(["yes"] * 8 + ["affiliated", "no"]), 0.95)
     return {k: v for k, v in sheet.items() if v is not None}
 
@@ -271,13 +275,7 @@ def realistic_sheet(rng: random.Random, index: int) -> dict[str, Any]:
         sheet["trial_id"] = f"NCT0{rng.randint(0, 9999999):07d}"
     if female and sheet["age"] < 55:
         sheet["pregnant"] = rng.random() < 0.01
-    for service in (
-        "hpb_surgery",
-        "medical_oncology",
-        "interventional_radiology",
-        "nursing",
-        "nuclear_medicine",
-    ):
+    for service in CENTRE_SERVICES:
         sheet[f"centre_{service}"] = rng.choices(["yes", "affiliated", "no"], [8, 1, 1])[0]
     for key, units, low, high, uln in LABS:
         sheet[key] = _lab(rng, low, high, units, uln)

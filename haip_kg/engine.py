@@ -311,17 +311,10 @@ class ProfileDecision:
 
 _PROFILE_DECISIONS: dict[Profile, ProfileDecision] = {}
 """The profiles decided so far in this process."""
-PROFILE_COUNTS = {"hits": 0, "misses": 0}
-"""Lookups of a profile in the cache (per patient) that found it or not, in this process."""
 
 _PATIENT = "\x00"  # a control character: never written raw in N-Triples
 _PROTOTYPE = "urn:haip:profile:"
 MAX_PROFILES = 100_000
-
-
-def profile_count() -> int:
-    """How many profiles this process has decided and keeps."""
-    return len(_PROFILE_DECISIONS)
 
 
 def patient_profiles(backend: Backend, classes: dict[str, frozenset[str]]) -> dict[str, Profile] | None:
@@ -388,8 +381,6 @@ def decide_profiles(
         if known is not None and not (with_triples and known.template is None):
             found[profile] = known
     new = sorted(set(profiles) - found.keys(), key=lambda p: (sorted(p[0]), sorted(p[1])))
-    PROFILE_COUNTS["misses"] += len(new)
-    PROFILE_COUNTS["hits"] += len(profiles) - len(new)
     if not new:
         return found
     if len(_PROFILE_DECISIONS) + len(new) > MAX_PROFILES:

@@ -353,9 +353,8 @@ def test_two_sheets_with_one_id_are_left_to_the_converted_batch() -> None:
 # --- the cache ------------------------------------------------------------------------------------------
 
 
-def test_new_values_are_validated_in_one_run_and_then_come_from_the_cache(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _counted_engine_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Empty the cache and count the SHACL engine's runs (the size of each run's data) from now on."""
     keyvalidation.clear_cache()
     runs: list[int] = []
     engine_results = validate._engine_results
@@ -365,6 +364,13 @@ def test_new_values_are_validated_in_one_run_and_then_come_from_the_cache(
         return engine_results(data, engine_name)
 
     monkeypatch.setattr(validate, "_engine_results", counted)
+    return runs
+
+
+def test_new_values_are_validated_in_one_run_and_then_come_from_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs = _counted_engine_runs(monkeypatch)
     sheets = [
         {"id": "a", "age": 150, "sex": "female", "cea": {"value": 3.1, "unit": "ng/mL"}},
         {"id": "b", "age": 150, "sex": "male", "systemic_lines": [{"regimen": "FOLFOX"}]},
@@ -394,15 +400,7 @@ def test_a_value_alike_for_the_shapes_to_a_clean_one_is_not_validated_again(
 ) -> None:
     """Numbers on the same sides of every bound the shapes compare with, and free text, get the findings
     of a value already validated clean (none) without a new run; one on another side is validated."""
-    keyvalidation.clear_cache()
-    runs: list[int] = []
-    engine_results = validate._engine_results
-
-    def counted(data: Any, engine_name: Any) -> Any:
-        runs.append(len(data))
-        return engine_results(data, engine_name)
-
-    monkeypatch.setattr(validate, "_engine_results", counted)
+    runs = _counted_engine_runs(monkeypatch)
 
     def sheet(n: int, value: Any, regimen: str, months: Any) -> dict[str, Any]:
         line = {"regimen": regimen, "setting": "metastatic", "months_since_end": months}
