@@ -158,9 +158,25 @@ def qc_query(path: Path, graph: Graph, store: ox.Store) -> CheckResult:
     return CheckResult(f"QC {path.name}", not details, tuple(details))
 
 
+def authoring_source() -> CheckResult:
+    """The authoring source (consensus/) satisfies its schema and the generated knowledge base is what it
+    gives. A knowledge base without an authoring source (written in Turtle by hand) passes."""
+    from . import authoring
+
+    if not authoring.consensus_dir().is_dir():
+        return CheckResult("authoring source (no consensus/ folder: a hand-written knowledge base)", True)
+    try:
+        problems = authoring.stale()
+    except authoring.AuthoringError as error:
+        problems = str(error).splitlines()
+    return CheckResult(
+        "authoring source consensus/ and the generated ontology/statements.ttl", not problems, tuple(problems)
+    )
+
+
 def run_all(with_reasoner: bool = True) -> list[CheckResult]:
     graph = knowledge_base()
-    results = [kb_shapes(graph), *qc_queries(graph)]
+    results = [authoring_source(), kb_shapes(graph), *qc_queries(graph)]
     if with_reasoner:
         results.insert(0, hermit_consistency())
     return results

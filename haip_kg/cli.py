@@ -323,4 +323,25 @@ def check(no_reasoner: bool) -> None:
     sys.exit(1 if failed else 0)
 
 
+@main.command()
+@click.option("--check", "only_check", is_flag=True, help="Only report whether the generated file is stale.")
+def build(only_check: bool) -> None:
+    """Generate ontology/statements.ttl from the authoring source consensus/ (YAML checked by its schema).
+
+    The same source always gives the same bytes; `haip-kg check` and the tests fail when it is stale."""
+    from . import authoring
+
+    try:
+        if only_check:
+            problems = authoring.stale()
+            for problem in problems:
+                click.echo(problem, err=True)
+            sys.exit(1 if problems else 0)
+        path = authoring.build()
+    except authoring.AuthoringError as error:
+        click.echo(f"haip-kg: the authoring source is not valid:\n{error}", err=True)
+        sys.exit(2)
+    click.echo(f"wrote {path}")
+
+
 main.add_command(serve_command)

@@ -143,7 +143,22 @@ def _owl_rl(abox: list[tuple[Node, Node, Node]]) -> list[tuple[Node, Node, Node]
 
 @cache
 def tbox_graph() -> Graph:
-    return Graph().parse(resources.tbox_file(), format="turtle")
+    """The TBox: ontology/haip.ttl and the class axioms of the generated statements module (its fact and
+    population classes with the class expressions that define them); its individuals stay out."""
+    graph = Graph().parse(resources.tbox_file(), format="turtle")
+    statements = Graph().parse(resources.statements_file(), format="turtle")
+    pending = list(statements.subjects(RDF.type, OWL.Class))
+    seen: set[Node] = set()
+    while pending:
+        subject = pending.pop()
+        if subject in seen:
+            continue
+        seen.add(subject)
+        for predicate, obj in statements.predicate_objects(subject):
+            graph.add((subject, predicate, obj))
+            if isinstance(obj, BNode):
+                pending.append(obj)
+    return graph
 
 
 _BUILT_IN_ANNOTATIONS = frozenset(

@@ -26,12 +26,17 @@ def root() -> Path:
 
 def ontology_files() -> tuple[Path, ...]:
     """The TBox, the statement knowledge base and the case-sheet mapping, in load order."""
-    base = root() / "ontology"
-    return (tbox_file(), base / "statements.ttl", casesheet_file())
+    return (tbox_file(), statements_file(), casesheet_file())
 
 
 def tbox_file() -> Path:
     return root() / "ontology" / "haip.ttl"
+
+
+def statements_file() -> Path:
+    """The consensus's statements, facts, populations and interpretations: generated from consensus/
+    (`haip-kg build`), never edited by hand."""
+    return root() / "ontology" / "statements.ttl"
 
 
 def casesheet_file() -> Path:

@@ -17,15 +17,17 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from conftest import CASES
 from rdflib import RDFS, SKOS, Graph, Literal, URIRef
 
-from haip_kg import check, cli, resources
+from haip_kg import authoring, check, cli, resources
 from haip_kg.namespaces import HAIP, PREFIXES
 
 FORMATS = ("json", "jsonl", "markdown", "turtle")
@@ -49,19 +51,35 @@ print(json.dumps(codes))
 python -c LAUNCHER ROOT CASES OUT FORMATS-AS-JSON. Prints the exit codes by format."""
 
 
-def _copy(tmp_path: Path, turtle: str = "", replace: tuple[tuple[str, str], ...] = ()) -> Path:
-    """A copy of the data files, with `turtle` appended to ontology/statements.ttl (its prefixes apply)
-    and each (old, new) of `replace` made in it."""
+def _copy(
+    tmp_path: Path,
+    turtle: str = "",
+    edit: Callable[[Path], None] | None = None,
+) -> Path:
+    """A copy of the data files and the authoring source: `edit` changes the YAML under consensus/ and the
+    knowledge base is built from it (`haip-kg build`). With `turtle`, the copy becomes a knowledge base
+    written by hand: the turtle is appended to ontology/statements.ttl (its prefixes apply) and there is no
+    authoring source."""
     root = tmp_path / "data"
-    for part in ("ontology", "shapes", "queries"):
+    for part in ("ontology", "shapes", "queries", "consensus"):
         shutil.copytree(resources.root() / part, root / part)
-    path = root / "ontology" / "statements.ttl"
-    text = path.read_text(encoding="utf-8")
-    for old, new in replace:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    path.write_text(text + "\n" + turtle, encoding="utf-8")
+    if edit is not None:
+        edit(root / "consensus")
+    authoring.build(root)
+    if turtle:
+        with (root / "ontology" / "statements.ttl").open("a", encoding="utf-8") as out:
+            out.write("\n" + turtle)
+        shutil.rmtree(root / "consensus")
     return root
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _write_yaml(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 def _evaluate(root: Path, out: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, str]:
@@ -78,7 +96,7 @@ def _evaluate(root: Path, out: Path, formats: tuple[str, ...] = FORMATS) -> dict
     return {fmt: (out / fmt).read_text(encoding="utf-8") for fmt in formats}
 
 
-######################## A statement added in Turtle ########################
+######################## A statement added through the authoring source ########################
 
 S6 = """
 haip:S6 a haip:Requirement, owl:NamedIndividual ;
@@ -93,21 +111,34 @@ haip:S6 a haip:Requirement, owl:NamedIndividual ;
         haip:clause-not-excluded, haip:clause-unresectable-or-resected ;
     rdfs:isDefinedBy <https://w3id.org/haip/statements> .
 """
-"""A complete statement with S2's population and met fact, placed first (order 0)."""
+"""A complete statement written in Turtle (for the knowledge-base checks of a hand-made knowledge base)."""
 
 CITATION = "Karanicolas PJ et al. Curr Oncol 2014;21(1):e129-e136"
-CHANGES = (
-    (f'haip:shortCitation "{CITATION}" ;', 'haip:shortCitation "cited as the test copy says" ;'),
-    (
-        'haip:slug "S1" ; haip:statementNumber 1 ; haip:statementOrder 1 ;',
-        'haip:slug "S1" ; haip:statementNumber 1 ; haip:statementOrder 6 ;',
-    ),
-    (
-        'haip:slug "S5" ; haip:statementNumber 5 ; haip:statementOrder 6 ;',
-        'haip:slug "S5" ; haip:statementNumber 5 ; haip:statementOrder 1 ;',
-    ),
-)
-"""S1 and S5 swap places in the order, and the source's short citation changes."""
+
+
+def _add_s6(consensus: Path) -> None:
+    """S6, authored in YAML only: a requirement with S2's population and met fact, placed first (order 0);
+    S1 and S5 swap places in the order, and the source's short citation changes."""
+    s2 = _yaml(consensus / "statements" / "S2.yaml")
+    s6 = {
+        **{k: v for k, v in s2.items() if k != "interpretations"},
+        "id": "S6",
+        "number": 6,
+        "order": 0,
+        "label": "S6",
+        "definition": "A requirement added for a test: HAIP is delivered only by a complete programme.",
+        "paraphrase": "Test requirement: HAIP only within a complete programme.",
+    }
+    _write_yaml(consensus / "statements" / "S6.yaml", s6)
+    for name, order in (("S1", 6), ("S5", 1)):
+        statement = _yaml(consensus / "statements" / f"{name}.yaml")
+        _write_yaml(consensus / "statements" / f"{name}.yaml", {**statement, "order": order})
+    kb = _yaml(consensus / "kb.yaml")
+    assert kb["sources"][0]["short_citation"] == CITATION
+    kb["sources"][0]["short_citation"] = "cited as the test copy says"
+    _write_yaml(consensus / "kb.yaml", kb)
+
+
 ORDER = ["S6", "S5", "S2", "S3a", "S3b", "S4", "S1"]
 
 
@@ -115,7 +146,7 @@ ORDER = ["S6", "S5", "S2", "S3a", "S3b", "S4", "S1"]
 def with_s6(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Every format of the test corpus decided with S6 added and CHANGES made."""
     tmp = tmp_path_factory.mktemp("s6")
-    return _evaluate(_copy(tmp, S6, CHANGES), tmp / "out")
+    return _evaluate(_copy(tmp, edit=_add_s6), tmp / "out")
 
 
 def _decided(text: str) -> list[dict[str, Any]]:
@@ -123,7 +154,7 @@ def _decided(text: str) -> list[dict[str, Any]]:
 
 
 def test_a_complete_statement_is_checked_clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    root = _copy(tmp_path, S6, CHANGES)
+    root = _copy(tmp_path, edit=_add_s6)
     monkeypatch.setattr(resources, "root", lambda: root)
     result = CliRunner().invoke(cli.main, ["check", "--no-reasoner"])
     assert result.exit_code == 0 and "FAIL" not in result.output, result.output
