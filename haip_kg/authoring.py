@@ -77,10 +77,20 @@ def _validate(document: Any, definition: str, where: str) -> None:
     validator = jsonschema.Draft201909Validator(
         {"$schema": whole["$schema"], "$defs": whole["$defs"], "$ref": f"#/$defs/{definition}"}
     )
-    errors = sorted(validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
+    # an optional field is "this or null" to the schema: report the reason inside, not "not valid under any"
+    errors = [_reason(e) for e in validator.iter_errors(document)]
+    errors.sort(key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         lines = [f"{where}: {'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors]
         raise AuthoringError("\n".join(lines))
+
+
+def _reason(error: Any) -> Any:
+    """The error that says why: inside "this or null", the one about "this", at the deepest place."""
+    if not error.context:
+        return error
+    candidates = [c for c in error.context if not (c.validator == "type" and c.validator_value == "null")]
+    return _reason(max(candidates or error.context, key=lambda c: len(c.absolute_path)))
 
 
 def _load_yaml(path: Path) -> Any:
