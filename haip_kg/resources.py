@@ -25,9 +25,9 @@ def root() -> Path:
 
 
 def ontology_files() -> tuple[Path, ...]:
-    """The TBox, the statement knowledge base and the case-sheet mapping, in load order."""
+    """The TBox, the statement knowledge base, its parameters and the case-sheet mapping, in load order."""
     base = root() / "ontology"
-    return (tbox_file(), base / "statements.ttl", casesheet_file())
+    return (tbox_file(), base / "statements.ttl", base / "parameters.ttl", casesheet_file())
 
 
 def tbox_file() -> Path:
