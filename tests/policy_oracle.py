@@ -107,6 +107,7 @@ def past_adjuvant_window(months):
     amount, unit = current_policy().adjuvant_window
     return exact(months) * SECONDS_PER["months"] > exact(amount) * SECONDS_PER[unit]
 
+
 CONDITION_ORDER = (
     "with-concurrent-systemic-chemotherapy",
     "in-complete-multidisciplinary-programme",
