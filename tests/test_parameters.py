@@ -25,13 +25,13 @@ from typing import Any
 import policy_oracle
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
-from rdflib import Literal, URIRef
+from rdflib import RDF, Literal, URIRef
 from rdflib.plugins.sparql import prepareQuery
 
-from haip_kg import cli, resources
-from haip_kg.namespaces import PREFIXES
+from haip_kg import check, cli, footprints, resources
+from haip_kg.namespaces import HAIP, PREFIXES
 
 LAUNCHER = """
 import sys
@@ -134,6 +134,7 @@ def _outcome(decision: dict[str, Any]) -> dict[str, Any]:
     derandomize=True,
     max_examples=1,
     deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # no shrinking: each try is a fresh process
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(cases=SHEETS)
@@ -292,3 +293,50 @@ def test_check_refuses_a_malformed_parameter(
     failed = [line for line in result.output.splitlines() if line.startswith("FAIL")]
     assert failed == ["FAIL  knowledge-base shapes (shapes/kb.shapes.ttl)"], result.output
     assert f"      {message}" in result.output, result.output
+
+
+def test_every_parameter_is_read_by_a_rule() -> None:
+    rules = "\n".join(p.read_text(encoding="utf-8") for p in resources.query_dir("rules").glob("*.rq"))
+    graph = check.knowledge_base()
+    parameters = sorted(str(graph.value(p, HAIP.slug)) for p in graph.subjects(RDF.type, HAIP.Parameter))
+    assert parameters, "no haip:Parameter in the knowledge base"
+    for slug in parameters:
+        assert f"haipp:{slug} " in rules, f"haipp:{slug} is defined but no rule in queries/rules reads it"
+
+
+# --- rule families: a parameter read is a read of the knowledge base, not of patient data ---
+
+RULE_PREFIXES = "".join(f"PREFIX {name}: <{iri}>\n" for name, iri in PREFIXES.items())
+WINDOW_RULE = (
+    "CONSTRUCT { ?p haip:hasFlag haipf:x } WHERE { ?p haip:hasLiverResection ?r . "
+    "?r haip:monthsSinceResection ?m . SUBJECT qudt:numericValue ?w . FILTER(?m > ?w) }"
+)
+
+
+def test_a_parameter_pattern_reads_no_patient_key() -> None:
+    """qudt:numericValue is also what the converter writes lab values with: on a parameter it reads the
+    knowledge base, so the rule's footprint is the one key it reads from the patient."""
+    read, problems = footprints.check_rule(
+        "flag", RULE_PREFIXES + WINDOW_RULE.replace("SUBJECT", "haipp:adjuvant-window")
+    )
+    assert problems == []
+    assert read.values == {"months_since_liver_resection"}
+
+
+def test_a_constant_outside_the_knowledge_base_still_reads_patient_data() -> None:
+    """Sound: a constant the knowledge base does not describe (a patient's node) reads what the converter
+    writes there (every lab value key)."""
+    read, _problems = footprints.check_rule(
+        "flag", RULE_PREFIXES + WINDOW_RULE.replace("SUBJECT", "<https://w3id.org/haip/case/P1/lab/cea>")
+    )
+    assert {"months_since_liver_resection", "cea"} <= read.values
+
+
+def test_a_knowledge_base_constant_with_a_predicate_rules_write_is_a_conclusion() -> None:
+    """Sound: a predicate some rule writes is a conclusion even on a knowledge-base constant."""
+    _read, problems = footprints.check_rule(
+        "flag",
+        RULE_PREFIXES
+        + "CONSTRUCT { ?p haip:hasFlag haipf:x } WHERE { ?p a haip:Patient . haip:S5 haip:status ?s }",
+    )
+    assert any("concluded by" in problem for problem in problems), problems
