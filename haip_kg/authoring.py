@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
 
 from . import resources
 from .namespaces import HAIP, PREFIXES
+
+QUDT = Namespace(PREFIXES["qudt"])
 
 GENERATED = "ontology/statements.ttl"
 """The file `build` writes under the knowledge base's root."""
@@ -222,6 +225,10 @@ class _Builder:
             subject = self.iri(entry.get("iri", entry["id"]))
             self.individual(subject, HAIP.Verdict, entry)
             self.add(subject, HAIP.slug, Literal(entry["id"]))
+        for entry in self.kb.get("parameters", []):
+            self.parameter(entry, [self.iri(owner) for owner in entry.get("of", [])])
+        for entry in self.kb.get("reading_profiles", []):
+            self.reading_profile(entry)
         for entry in self.kb.get("delivery_conditions", []):
             subject = self.iri(entry.get("iri", entry["id"]))
             self.individual(subject, HAIP.DeliveryCondition, entry)
@@ -388,17 +395,88 @@ class _Builder:
 
     def interpretation(self, entry: Mapping[str, Any]) -> None:
         subject = self.interp_ns[entry["id"]]
-        self.individual(subject, HAIP.Interpretation, entry)
+        parameters = entry.get("parameters", [])
+        self.individual(subject, HAIP.Interpretation, _filled(entry, parameters))
         self.add(subject, HAIP.slug, Literal(entry["id"]))
         self.add(subject, HAIP.partOfPolicy, self.iri(self.kb["policy"]["id"]))
         self.add(subject, HAIP.interprets, [self.statement_iri(s) for s in entry["interprets"]])
-        self.add(subject, HAIP.rationale, self.text(entry.get("rationale")))
+        self.add(subject, HAIP.rationale, self.text(_filled(entry, parameters).get("rationale")))
         self.review(subject, entry["status"])
+        for parameter in parameters:
+            self.parameter(parameter, [subject])
+        own = {p["id"] for p in parameters}
+        for alternative in entry.get("alternatives", []):
+            self.alternative(subject, entry, alternative, own)
+
+    def parameter(self, entry: Mapping[str, Any], owners: list[URIRef]) -> None:
+        """A value rules read: a number with its unit, a yes/no choice or a set of individuals."""
+        subject = self.parameter_ns[entry["id"]]
+        self.individual(subject, HAIP.Parameter, entry)
+        self.add(subject, HAIP.slug, Literal(entry["id"]))
+        self.add(subject, HAIP.parameterOf, owners)
+        self.value(subject, entry, f"parameter {entry['id']}")
+
+    def value(self, subject: URIRef | BNode, entry: Mapping[str, Any], where: str) -> None:
+        kinds = [k for k in ("value", "flag", "members") if k in entry]
+        if len(kinds) != 1 or ("value" in entry) != ("unit" in entry):
+            raise AuthoringError(f"{where}: give exactly one of value (with unit), flag or members")
+        if "value" in entry:
+            number = entry["value"]
+            literal = Literal(number) if isinstance(number, int) else Literal(Decimal(str(number)))
+            self.add(subject, QUDT.numericValue, literal)
+            self.add(subject, QUDT.unit, self.iri(entry["unit"]))
+        if "flag" in entry:
+            self.add(subject, HAIP.booleanValue, Literal(bool(entry["flag"])))
+        self.add(subject, HAIP.member, [self.iri(member) for member in entry.get("members", [])])
+        if "text" in entry and "flag" not in entry:
+            self.add(subject, HAIP.valueText, Literal(entry["text"]))
+
+    def alternative(
+        self, interpretation: URIRef, entry: Mapping[str, Any], alternative: Mapping[str, Any], own: set[str]
+    ) -> None:
+        """Another reading of the interpretation's wording, with its own IRI and the parameter values it
+        sets (`haip-kg evaluate --reading INTERPRETATION=ALTERNATIVE`)."""
+        subject = self.interp_ns[f"{entry['id']}--{alternative['id']}"]
+        self.individual(subject, HAIP.Reading, alternative)
+        self.add(subject, HAIP.slug, Literal(f"{entry['id']}={alternative['id']}"))
+        self.add(subject, HAIP.alternativeOf, interpretation)
+        self.add(subject, HAIP.rationale, self.text(alternative["rationale"]))
+        self.review(subject, alternative["status"])
+        for setting in alternative.get("values", []):
+            if setting["parameter"] not in own:
+                raise AuthoringError(
+                    f"alternative {entry['id']}={alternative['id']}: {setting['parameter']!r} is not a parameter"
+                    f" of interpretation {entry['id']}"
+                )
+            node = BNode()
+            self.add(subject, HAIP.setsValue, node)
+            self.add(node, HAIP.ofParameter, self.parameter_ns[setting["parameter"]])
+            self.value(node, setting, f"alternative {entry['id']}={alternative['id']}")
+
+    def reading_profile(self, entry: Mapping[str, Any]) -> None:
+        subject = self.iri(f"reading-profile-{entry['id']}")
+        self.individual(subject, HAIP.ReadingProfile, entry)
+        self.add(subject, HAIP.slug, Literal(entry["id"]))
+        for reading in entry["readings"]:
+            interpretation, _, alternative = reading.partition("=")
+            self.add(subject, HAIP.includesReading, self.interp_ns[f"{interpretation}--{alternative}"])
 
     def review(self, subject: URIRef, status: Mapping[str, Any]) -> None:
         self.add(subject, HAIP.reviewState, Literal(status["state"]))
         self.add(subject, HAIP.reviewedBy, Literal(status["by"]))
         self.add(subject, DCTERMS.date, Literal(str(status["date"]), datatype=XSD.date))
+
+
+def _filled(entry: Mapping[str, Any], parameters: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The entry with each `{parameter-id}` in its label, definition and rationale replaced by the
+    parameter's text, so that the wording follows the value."""
+    texts = {f"{{{p['id']}}}": str(p.get("text", "")) for p in parameters}
+    filled = dict(entry)
+    for field in ("label", "definition", "rationale"):
+        if isinstance(filled.get(field), str):
+            for placeholder, text in texts.items():
+                filled[field] = filled[field].replace(placeholder, text)
+    return filled
 
 
 def graph(source: Source) -> Graph:

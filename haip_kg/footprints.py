@@ -10,6 +10,10 @@ pattern of its WHERE clause, and every expression. A predicate is one of three k
   fact assessment, the rule that assesses the fact, when the pattern's subject is bound to one fact);
 - a knowledge-base predicate (neither): it reads no patient data.
 
+A pattern on a constant subject of the knowledge base (a parameter, a unit: `haipp:adjuvant-window
+qudt:numericValue ?window`) whose predicate no rule writes reads the knowledge base alone too, whatever its
+predicate: case-sheet data only has subjects under the patient's IRI (CASE_BASE).
+
 The footprint cannot be proven, and the rule is decided per patient, when the rule reads a variable
 predicate, a property path with `*`, `+`, `?` or `!`, an rdf:type it cannot attribute, a conclusion of a
 stage that is not a family stage, or turns an IRI that may be under the patient's IRI into a string other
@@ -603,7 +607,7 @@ def _environment(parsed: Parsed) -> tuple[dict[Variable, _Value], list[str]]:
             pattern.scope,
             pattern.required,
         )
-        if p in kb:
+        if p in kb or _on_knowledge_base(pattern):
             continue
         if (p == RDF.type and o == vocabulary.patient_class) or p in vocabulary.on_patient:
             note(s, scope, _PATIENT, always)
@@ -714,6 +718,33 @@ def _knowledge_base_only() -> frozenset[URIRef]:
 
 
 @cache
+def _rule_written() -> frozenset[URIRef]:
+    """Predicates some rule's CONSTRUCT template writes."""
+    return frozenset(
+        p for _stage, _name, parsed in _all_rules() for _s, p, _o in parsed.template if isinstance(p, URIRef)
+    )
+
+
+@cache
+def _knowledge_base_subjects() -> frozenset[URIRef]:
+    """The IRIs the knowledge base says something about."""
+    graph = Graph()
+    graph.parse(data=engine.knowledge_base_ntriples().decode("utf-8"), format="nt")
+    return frozenset(s for s in graph.subjects() if isinstance(s, URIRef) and not s.startswith(CASE_BASE))
+
+
+def _on_knowledge_base(pattern: Pattern) -> bool:
+    """A pattern that reads the knowledge base alone, whatever its predicate: its subject is a constant the
+    knowledge base describes (never under CASE_BASE, where case-sheet data has all its subjects) and no
+    rule writes its predicate."""
+    return (
+        isinstance(pattern.subject, URIRef)
+        and pattern.subject in _knowledge_base_subjects()
+        and pattern.predicate not in _rule_written()
+    )
+
+
+@cache
 def _all_rules() -> tuple[tuple[str, str, Parsed], ...]:
     stages = engine.STAGES_BEFORE_REASONING + engine.STAGES_AFTER_REASONING
     return tuple((stage, name, parse(text)) for stage in stages for name, text in engine.rules(stage))
@@ -778,6 +809,8 @@ def _direct_reads(parsed: Parsed) -> tuple[Footprint, list[_Access], list[str]]:
     conclusions: list[_Access] = []
     for pattern in parsed.patterns:
         p, o = pattern.predicate, pattern.obj
+        if _on_knowledge_base(pattern):
+            continue
         if p == RDF.type:
             if (pattern.subject, pattern.scope) in codes:  # the type of a code: the knowledge base's
                 continue
@@ -849,7 +882,11 @@ def _per_assessment(parsed: Parsed) -> str | None:
         return "an optional or alternative pattern"
     if len({pattern.scope for pattern in parsed.patterns}) > 1:
         return "a subquery"
-    subjects = {pattern.subject for pattern in parsed.patterns if pattern.predicate not in kb}
+    subjects = {
+        pattern.subject
+        for pattern in parsed.patterns
+        if pattern.predicate not in kb and not _on_knowledge_base(pattern)
+    }
     if len(subjects) != 1:
         return f"patterns on {len(subjects)} subjects outside the knowledge base"
     (subject,) = subjects

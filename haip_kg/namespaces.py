@@ -9,6 +9,7 @@ PREFIXES: dict[str, str] = {
     "haipc": "https://w3id.org/haip/conflict/",
     "haipf": "https://w3id.org/haip/flag/",
     "haipk": "https://w3id.org/haip/key/",
+    "haipp": "https://w3id.org/haip/parameter/",
     "haipsh": "https://w3id.org/haip/shapes/",
     "owl": "http://www.w3.org/2002/07/owl#",
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",

@@ -10,13 +10,18 @@ The explanation fields (`missing`, `exception`, `overridden_by`, the flags and t
 added later from the policy's words and from the explanation contract (docs/explanations.md: which keys
 each unknown fact names as `missing`, which facts an undetermined statement used), again without the code.
 
-API: decide(case) -> {"verdict": ..., "conditions": [...], "statements": {...}, "flags": [...],
-"clinical_risk_score": ...}
+API: decide(case, policy=POLICY_V1) -> {"verdict": ..., "conditions": [...], "statements": {...},
+"flags": [...], "clinical_risk_score": ...}. `policy` (a Policy) holds the readings an authoring group may
+change: the adjuvant window (an amount in months, weeks or days), whether an unrecorded ablation counts as
+"without", and which assessors can establish unresectability; the defaults are policy v1.
 Command line: python policy_oracle.py cases.json  -> {"<id>": decision, ...} as JSON.
 """
 
 import json
 import sys
+from contextvars import ContextVar
+from dataclasses import dataclass
+from fractions import Fraction
 
 # ---------------------------------------------------------------------------
 # Kleene strong three-valued logic (None = unknown)
@@ -56,7 +61,6 @@ def status_of(value):
 
 COLORECTAL_SITES = {"colon", "rectosigmoid", "rectum", "colorectal-unspecified"}
 ADENOCARCINOMA_HISTOLOGIES = {"adenocarcinoma", "mucinous-adenocarcinoma", "signet-ring-cell"}
-QUALIFIED_ASSESSORS = {"mdt", "hpb-surgeon"}
 CHEST_STAGING = {"ct-chest", "pet-ct"}
 ABDOMEN_PELVIS_STAGING = {"ct-abdomen-pelvis", "pet-ct"}
 CENTRE_KEYS = (
@@ -66,13 +70,43 @@ CENTRE_KEYS = (
     "centre_nursing",
     "centre_nuclear_medicine",
 )
-ADJUVANT_WINDOW_MONTHS = 3
+SECONDS_PER = {"months": Fraction(2629800), "weeks": Fraction(604800), "days": Fraction(86400)}
+"""Seconds in each unit of time: a month is the mean Julian month (365.25 / 12 days), as UCUM's `mo`."""
 
-# The oracle's author read "`none` without ablation" as ablation recorded false (see READING below); the
-# project chose the literal reading, where an unrecorded ablation also counts as "without" (parallel to
-# "`done` without a margin" in the policy, and docs/explanations.md). The differential test uses the
-# project's reading; set this to False to compare under the oracle author's reading instead.
-ABSENT_ABLATION_MEANS_WITHOUT = True
+
+@dataclass(frozen=True)
+class Policy:
+    """The readings of policy v1 that an authoring group may change (defaults: policy v1)."""
+
+    adjuvant_window: tuple = (3, "months")
+    """(amount, unit): resected needs `months_since_liver_resection` at most this long; unit a key of
+    SECONDS_PER. Compared exactly, in seconds, so 12 weeks is 12 weeks (about 2.7598 months)."""
+    absent_ablation_means_without: bool = True
+    """The oracle's author read "`none` without ablation" as ablation recorded false (see READING below);
+    the project chose the literal reading, where an unrecorded ablation also counts as "without" (parallel
+    to "`done` without a margin" in the policy, and docs/explanations.md). False: the author's reading."""
+    qualified_assessors: frozenset = frozenset({"mdt", "hpb-surgeon"})
+    """The `resectability_assessed_by` values whose "unresectable" settles the fact."""
+
+
+POLICY_V1 = Policy()
+_POLICY = ContextVar("policy", default=POLICY_V1)
+
+
+def current_policy():
+    """The policy the current decide() call decides under."""
+    return _POLICY.get()
+
+
+def exact(number):
+    """A JSON number as the exact decimal it was written as."""
+    return Fraction(str(number))
+
+
+def past_adjuvant_window(months):
+    amount, unit = current_policy().adjuvant_window
+    return exact(months) * SECONDS_PER["months"] > exact(amount) * SECONDS_PER[unit]
+
 
 CONDITION_ORDER = (
     "with-concurrent-systemic-chemotherapy",
@@ -152,7 +186,7 @@ def fact_recorded_unresectable(case):
     if value == "resectable":
         return False  # from any assessor
     if value == "unresectable":
-        if get(case, "resectability_assessed_by") in QUALIFIED_ASSESSORS:
+        if get(case, "resectability_assessed_by") in current_policy().qualified_assessors:
             return True
         return None  # another or an unrecorded assessor
     return None  # borderline, disagreement, not recorded
@@ -180,10 +214,10 @@ def fact_recorded_resected(case):
         margin == "R2"
         or (
             resection == "none"
-            and (ablation is False or (ablation is None and ABSENT_ABLATION_MEANS_WITHOUT))
+            and (ablation is False or (ablation is None and current_policy().absent_ablation_means_without))
         )
         or recurrence is True
-        or (months is not None and months > ADJUVANT_WINDOW_MONTHS)
+        or (months is not None and past_adjuvant_window(months))
     ):
         return False
 
@@ -193,7 +227,7 @@ def fact_recorded_resected(case):
         margin in ("R0", "R1")
         and resection in ("done", None)
         and months is not None
-        and months <= ADJUVANT_WINDOW_MONTHS
+        and not past_adjuvant_window(months)
         and recurrence is not True
     ):
         return True
@@ -415,6 +449,8 @@ def missing_resected(case):
         return set()  # a conflict
     if resection == "none" and get(case, "ablation") is True and margin is None:
         return set()  # ablation alone, which the consensus does not address
+    if resection == "none" and get(case, "ablation") is None and margin is None:
+        return {"ablation"}  # "without ablation" needs it recorded (absent_ablation_means_without False)
     keys = set()
     if margin is None:
         keys.add("resection_margin")
@@ -546,7 +582,15 @@ def clinical_risk_score(case):
     )
 
 
-def decide(case):
+def decide(case, policy=POLICY_V1):
+    token = _POLICY.set(policy)
+    try:
+        return _decide(case)
+    finally:
+        _POLICY.reset(token)
+
+
+def _decide(case):
     s3a = cond_s3a(case)
     s3b = cond_s3b(case)
     s4 = cond_s4(case)
