@@ -444,9 +444,9 @@ class _Builder:
         self.review(subject, alternative["status"])
         for setting in alternative.get("values", []):
             if setting["parameter"] not in own:
+                name = f"{entry['id']}={alternative['id']}"
                 raise AuthoringError(
-                    f"alternative {entry['id']}={alternative['id']}: {setting['parameter']!r} is not a parameter"
-                    f" of interpretation {entry['id']}"
+                    f"alternative {name}: {setting['parameter']!r} is not a parameter of {entry['id']}"
                 )
             node = BNode()
             self.add(subject, HAIP.setsValue, node)

@@ -1,6 +1,7 @@
-"""The parameters of the readings are knowledge-base data (ontology/parameters.ttl), not rule text.
+"""The parameters of the readings are knowledge-base data (authored in consensus/, generated into
+ontology/statements.ttl), not rule text.
 
-- Changing one parameter in a copy of the data files, and nothing else, changes the decisions exactly as
+- Changing one parameter in a copy of the authoring source, and nothing else, changes the decisions exactly as
   the independent oracle (tests/policy_oracle.py, which imports nothing of haip_kg) decides with that
   parameter: the adjuvant window as 12 weeks, an unrecorded ablation not counting as "without", another
   assessor made qualified.
@@ -19,18 +20,20 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import policy_oracle
 import pytest
+import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
-from rdflib import RDF, Literal, URIRef
+from rdflib import RDF, Graph, Literal, URIRef
 from rdflib.plugins.sparql import prepareQuery
 
-from haip_kg import check, cli, footprints, resources
+from haip_kg import authoring, check, cli, footprints, resources
 from haip_kg.namespaces import HAIP, PREFIXES
 
 LAUNCHER = """
@@ -45,40 +48,74 @@ main(["evaluate", sys.argv[2], "--format", "jsonl", "--quiet", "--workers", "1",
 """Runs `haip-kg evaluate CASES --format jsonl -o OUT` with the data files under ROOT:
 python -c LAUNCHER ROOT CASES OUT."""
 
-WINDOW = 'qudt:numericValue 3.0 ; qudt:unit haip:unit-month ; haip:valueText "3 months" ;'
-ABSENT_ABLATION = "haip:booleanValue true ;"
-ASSESSORS = 'haip:member haip:MDT, haip:HPBSurgeon ; haip:valueText "an MDT or hepatobiliary surgeon" ;'
 
-READINGS: dict[str, tuple[tuple[str, str], policy_oracle.Policy]] = {
+def _set_parameter(statement: str, parameter: str, **value: Any) -> Callable[[Path], None]:
+    """An edit of the authoring source: the parameter's value (value/unit/text, flag or members) in the
+    statement file that authors it, and nothing else."""
+
+    def edit(consensus: Path) -> None:
+        path = consensus / "statements" / f"{statement}.yaml"
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        found = [
+            p for i in document["interpretations"] for p in i.get("parameters", []) if p["id"] == parameter
+        ]
+        assert len(found) == 1, parameter
+        for key in ("value", "unit", "text", "flag", "members"):
+            found[0].pop(key, None)
+        found[0].update(value)
+        path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+    return edit
+
+
+READINGS: dict[str, tuple[Callable[[Path], None], policy_oracle.Policy]] = {
     "adjuvant-window-12-weeks": (
-        (WINDOW, 'qudt:numericValue 12 ; qudt:unit haip:unit-week ; haip:valueText "12 weeks" ;'),
+        _set_parameter("S5", "adjuvant-window", value=12, unit="unit-week", text="12 weeks"),
         policy_oracle.Policy(adjuvant_window=(12, "weeks")),
     ),
     "absent-ablation-not-without": (
-        (ABSENT_ABLATION, "haip:booleanValue false ;"),
+        _set_parameter("S5", "absent-ablation-means-without", flag=False),
         policy_oracle.Policy(absent_ablation_means_without=False),
     ),
     "other-assessor-qualified": (
-        (
-            ASSESSORS,
-            "haip:member haip:MDT, haip:HPBSurgeon, haip:OtherAssessor ; "
-            'haip:valueText "an MDT, a hepatobiliary surgeon or another assessor" ;',
+        _set_parameter(
+            "S3a",
+            "qualified-assessors",
+            members=["MDT", "HPBSurgeon", "OtherAssessor"],
+            text="an MDT, a hepatobiliary surgeon or another assessor",
         ),
         policy_oracle.Policy(qualified_assessors=frozenset({"mdt", "hpb-surgeon", "other"})),
     ),
 }
-"""A change to ontology/parameters.ttl (old, new) and the oracle's policy with the same reading."""
+"""A change to one parameter in the authoring source and the oracle's policy with the same reading."""
 
 
-def _copy(tmp_path: Path, old: str, new: str) -> Path:
-    """A copy of the data files with `old` replaced by `new` in ontology/parameters.ttl (once)."""
+def _copy(tmp_path: Path, edit: Callable[[Path], None]) -> Path:
+    """A copy of the data files and authoring source, `edit` made to the YAML, and the knowledge base
+    built from it (`haip-kg build`)."""
+    root = tmp_path / "data"
+    for part in ("ontology", "shapes", "queries", "consensus"):
+        shutil.copytree(resources.root() / part, root / part)
+    edit(root / "consensus")
+    authoring.build(root)
+    return root
+
+
+def _hand_written(tmp_path: Path, parameter: str, drop: tuple[str, ...], turtle: str) -> Path:
+    """A copy that is a knowledge base written by hand (no authoring source), with the predicates `drop`
+    (CURIEs) of haipp:`parameter` removed and `turtle` (about it, prefixes of namespaces.py) added."""
     root = tmp_path / "data"
     for part in ("ontology", "shapes", "queries"):
         shutil.copytree(resources.root() / part, root / part)
-    path = root / "ontology" / "parameters.ttl"
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) == 1, old
-    path.write_text(text.replace(old, new), encoding="utf-8")
+    path = root / "ontology" / "statements.ttl"
+    graph = Graph().parse(path, format="turtle")
+    subject = URIRef(PREFIXES["haipp"] + parameter)
+    for curie in drop:
+        prefix, _, name = curie.partition(":")
+        graph.remove((subject, URIRef(PREFIXES[prefix] + name), None))
+    prefixes = "".join(f"@prefix {name}: <{iri}> .\n" for name, iri in PREFIXES.items())
+    graph.parse(data=prefixes + f"haipp:{parameter} {turtle} .", format="turtle")
+    path.write_text(graph.serialize(format="nt"), encoding="utf-8")
     return root
 
 
@@ -141,7 +178,7 @@ def _outcome(decision: dict[str, Any]) -> dict[str, Any]:
 def test_a_changed_parameter_decides_as_the_oracle_with_that_reading(
     reading: str, cases: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    (old, new), policy = READINGS[reading]
+    edit, policy = READINGS[reading]
     # only sets that exercise the change (some case decided otherwise under policy v1): hypothesis draws
     # again, and fails (Unsatisfiable) if it cannot find one
     assume(
@@ -151,7 +188,7 @@ def test_a_changed_parameter_decides_as_the_oracle_with_that_reading(
         )
     )
     tmp_path = tmp_path_factory.mktemp(reading)
-    records = _decide(_copy(tmp_path, old, new), cases, tmp_path)
+    records = _decide(_copy(tmp_path, edit), cases, tmp_path)
     assert [r["patient"] for r in records] == [case["id"] for case in cases]
     for case, record in zip(cases, records, strict=True):
         expected = policy_oracle.decide(case, policy)
@@ -159,7 +196,7 @@ def test_a_changed_parameter_decides_as_the_oracle_with_that_reading(
 
 
 def test_the_twelve_week_window_prints_in_the_reason(tmp_path: Path) -> None:
-    (old, new), _policy = READINGS["adjuvant-window-12-weeks"]
+    edit, _policy = READINGS["adjuvant-window-12-weeks"]
     case = {
         "id": "late",
         "primary_site": "colon",
@@ -168,7 +205,7 @@ def test_the_twelve_week_window_prints_in_the_reason(tmp_path: Path) -> None:
         "resection_margin": "R0",
         "months_since_liver_resection": 2.8,
     }
-    (record,) = _decide(_copy(tmp_path, old, new), [case], tmp_path)
+    (record,) = _decide(_copy(tmp_path, edit), [case], tmp_path)
     assert (
         "liver resection 2.8 months ago: past the adjuvant window of 12 weeks"
         in record["statements"]["S5"]["reasons"]
@@ -228,7 +265,7 @@ def _numbers(text: str) -> list[str]:
 def test_no_number_in_a_query_but_counters_and_flags(path: Path) -> None:
     for number in _numbers(path.read_text(encoding="utf-8")):
         assert (path.name, number) in ALLOWED_NUMBERS or ("*", number) in ALLOWED_NUMBERS, (
-            f"{path.name} holds the number {number}: a threshold belongs in ontology/parameters.ttl "
+            f"{path.name} holds the number {number}: a threshold belongs in consensus/ "
             "(a haip:Parameter the rule reads), or add it to ALLOWED_NUMBERS with why it is not one"
         )
 
@@ -244,55 +281,58 @@ def test_the_number_scan_sees_numbers_in_expressions_and_reasons() -> None:
 
 VALUE = " -: A parameter needs exactly one kind of value"
 
-BROKEN: dict[str, tuple[str, str, str]] = {
-    "no-unit": (
-        WINDOW,
-        'qudt:numericValue 3.0 ; haip:valueText "3 months" ;',
-        "haipp:adjuvant-window" + VALUE,
-    ),
+NUMBER = ("qudt:numericValue", "qudt:unit", "haip:valueText")
+BROKEN: dict[str, tuple[str, tuple[str, ...], str, str]] = {
+    "no-unit": ("adjuvant-window", NUMBER, 'qudt:numericValue 3.0 ; haip:valueText "3 months"', VALUE),
     "unit-without-multiplier": (
-        WINDOW,
-        'qudt:numericValue 3.0 ; qudt:unit haip:unit-mg-per-dL ; haip:valueText "3 months" ;',
-        "haipp:adjuvant-window" + VALUE,
+        "adjuvant-window",
+        NUMBER,
+        'qudt:numericValue 3.0 ; qudt:unit haip:unit-mg-per-dL ; haip:valueText "3 months"',
+        VALUE,
     ),
     "value-as-text": (
-        WINDOW,
-        'qudt:numericValue "3" ; qudt:unit haip:unit-month ; haip:valueText "3 months" ;',
-        "haipp:adjuvant-window" + VALUE,
+        "adjuvant-window",
+        NUMBER,
+        'qudt:numericValue "3" ; qudt:unit haip:unit-month ; haip:valueText "3 months"',
+        VALUE,
     ),
-    "two-kinds-of-value": (WINDOW, WINDOW + " haip:booleanValue true ;", "haipp:adjuvant-window" + VALUE),
-    "no-value-text": (
-        WINDOW,
-        "qudt:numericValue 3.0 ; qudt:unit haip:unit-month ;",
-        "haipp:adjuvant-window" + VALUE,
-    ),
+    "two-kinds-of-value": ("adjuvant-window", (), "haip:booleanValue true", VALUE),
+    "no-value-text": ("adjuvant-window", NUMBER, "qudt:numericValue 3.0 ; qudt:unit haip:unit-month", VALUE),
     "boolean-as-text": (
-        ABSENT_ABLATION,
-        'haip:booleanValue "yes" ;',
-        "haipp:absent-ablation-means-without" + VALUE,
+        "absent-ablation-means-without",
+        ("haip:booleanValue",),
+        'haip:booleanValue "yes"',
+        VALUE,
     ),
-    "empty-set": (ASSESSORS, 'haip:valueText "nobody" ;', "haipp:qualified-assessors" + VALUE),
+    "empty-set": (
+        "qualified-assessors",
+        ("haip:member", "haip:valueText"),
+        'haip:valueText "nobody"',
+        VALUE,
+    ),
     "no-parameter-of": (
-        "haip:parameterOf haipf:relapse-after-adjuvant ;",
-        "",
-        "haipp:relapse-window haip:parameterOf: A parameter must name",
+        "relapse-window",
+        ("haip:parameterOf",),
+        'haip:slug "relapse-window"',
+        " haip:parameterOf: A parameter must name",
     ),
 }
-"""(old, new) in ontology/parameters.ttl and what `haip-kg check` must report (a line starting so)."""
+"""A knowledge base written by hand with a malformed parameter: (parameter, predicates removed, Turtle
+added) and what `haip-kg check` must report after haipp:<parameter> (a line starting so)."""
 
 
 @pytest.mark.parametrize("name", BROKEN)
 def test_check_refuses_a_malformed_parameter(
     name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    old, new, message = BROKEN[name]
-    root = _copy(tmp_path, old, new)
+    parameter, drop, turtle, message = BROKEN[name]
+    root = _hand_written(tmp_path, parameter, drop, turtle)
     monkeypatch.setattr(resources, "root", lambda: root)
     result = CliRunner().invoke(cli.main, ["check", "--no-reasoner"])
     assert result.exit_code == 1, result.output
     failed = [line for line in result.output.splitlines() if line.startswith("FAIL")]
     assert failed == ["FAIL  knowledge-base shapes (shapes/kb.shapes.ttl)"], result.output
-    assert f"      {message}" in result.output, result.output
+    assert f"      haipp:{parameter}{message}" in result.output, result.output
 
 
 def test_every_parameter_is_read_by_a_rule() -> None:
