@@ -100,6 +100,15 @@ def _graph_iri(_context: click.Context, param: click.Parameter, value: str | Non
     return value
 
 
+def _choose_readings(chosen: tuple[str, ...], profiles: tuple[str, ...]) -> None:
+    from . import check, readings
+
+    try:
+        readings.choose(check.knowledge_base(), chosen, profiles)
+    except readings.ReadingError as error:
+        raise click.BadParameter(str(error), param_hint="'--reading' / '--reading-profile'") from error
+
+
 @main.command()
 @click.argument("paths", nargs=-1)
 @click.option(
@@ -152,6 +161,21 @@ def _graph_iri(_context: click.Context, param: click.Parameter, value: str | Non
     help="At the end, print the caches' hits, misses, sizes and bounds over all workers on stderr "
     "(one line: `cache-stats: ` and a JSON object).",
 )
+@click.option(
+    "--reading",
+    "chosen_readings",
+    multiple=True,
+    metavar="INTERPRETATION=ALTERNATIVE",
+    help="Decide under a declared alternative reading of an interpretation (repeatable); the records name "
+    "it and its decisions get their own IRIs.",
+)
+@click.option(
+    "--reading-profile",
+    "reading_profiles",
+    multiple=True,
+    metavar="NAME",
+    help="Decide under the readings of a reading profile of the knowledge base (repeatable).",
+)
 def evaluate(
     paths: tuple[str, ...],
     fmt: str,
@@ -165,6 +189,8 @@ def evaluate(
     data_graph: str | None,
     result_graph: str | None,
     stats: bool,
+    chosen_readings: tuple[str, ...],
+    reading_profiles: tuple[str, ...],
 ) -> None:
     """Decide every case in PATHS: case sheets (.json, .jsonl, .ndjson, .csv) or RDF (.ttl, .nt, .jsonld),
     suffixes in any letter case; a folder means its case files (others in it are named on stderr). Every
@@ -182,6 +208,10 @@ def evaluate(
         raise click.UsageError("--endpoint needs --store-endpoint and --data-graph")
     if endpoint and scheduler:
         raise click.UsageError("--scheduler decides case files; with --endpoint the store decides")
+    if (chosen_readings or reading_profiles) and scheduler:
+        raise click.UsageError("--reading and --reading-profile do not reach Dask workers: drop --scheduler")
+    if chosen_readings or reading_profiles:
+        _choose_readings(chosen_readings, reading_profiles)
     files = case_files(paths)
 
     counts = {"decided": 0, "refused": 0, "unreadable": 0}

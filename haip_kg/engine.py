@@ -20,7 +20,7 @@ from rdflib import OWL, RDF, RDFS, BNode, Graph, Literal, URIRef
 from rdflib.plugins.serializers.nt import _quoteLiteral
 from rdflib.term import Node
 
-from . import resources
+from . import readings, resources
 from .namespaces import HAIP
 
 STAGES_BEFORE_REASONING = ("record", "fact", "classify")
@@ -116,6 +116,7 @@ def knowledge_base_ntriples() -> bytes:
     graph = Graph()
     for path in resources.ontology_files():
         graph.parse(path, format="turtle")
+    readings.apply(graph)
     reasoner = reasonable.PyReasoner()
     reasoner.from_graph(graph)
     store = ox.Store()

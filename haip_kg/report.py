@@ -59,10 +59,19 @@ def _consensus() -> tuple[tuple[str, str], ...]:
     return tuple((key, row[key]) for key in ("doi", "citation", "policy"))
 
 
-def consensus() -> dict[str, str]:
-    """A record's "consensus" entry: the statements' source (DOI, short citation) and the decision policy,
-    read from the knowledge base once per process (queries/report/consensus.rq); a new dict each call."""
-    return dict(_consensus())
+@cache
+def _readings() -> tuple[str, ...]:
+    return tuple(row["reading"] for row in _select(_knowledge_base(), "readings"))
+
+
+def consensus() -> dict[str, Any]:
+    """A record's "consensus" entry: the statements' source (DOI, short citation), the decision policy and,
+    when alternative readings are in force, their slugs; read from the knowledge base once per process
+    (queries/report/consensus.rq, readings.rq); a new dict each call."""
+    entry: dict[str, Any] = dict(_consensus())
+    if _readings():
+        entry["readings"] = list(_readings())
+    return entry
 
 
 def _in_order(decided: dict[str, Any]) -> dict[str, Any]:

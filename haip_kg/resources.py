@@ -62,6 +62,12 @@ def query(kind: str, name: str) -> str:
     return (query_dir(kind) / f"{name}.rq").read_text(encoding="utf-8")
 
 
+@cache
+def update(kind: str, name: str) -> str:
+    """The text of queries/<kind>/<name>.ru, a SPARQL 1.1 Update (read once per process)."""
+    return (query_dir(kind) / f"{name}.ru").read_text(encoding="utf-8")
+
+
 def rule_files(stage: str) -> tuple[Path, ...]:
     """Rule files of one stage (file names start with the stage), sorted by name."""
     return tuple(sorted(query_dir("rules").glob(f"{stage}-*.rq")))
