@@ -16,7 +16,7 @@ from rdflib.namespace import NamespaceManager
 from rdflib.query import ResultRow
 from rdflib.term import Node
 
-from . import resources
+from . import coverage, resources
 from .namespaces import PREFIXES, SH
 
 
@@ -172,6 +172,19 @@ def authoring_source() -> CheckResult:
     return CheckResult(
         "authoring source consensus/ and the generated ontology/statements.ttl", not problems, tuple(problems)
     )
+
+
+def case_coverage(folder: Path | None, graph: Graph | None = None) -> coverage.Coverage:
+    """What the hand-written test cases in `folder` cover (see coverage.py) over the knowledge base
+    (`graph`, default the installed one); None or a missing folder: no cases."""
+    return coverage.measure(folder, coverage.terms(knowledge_base() if graph is None else graph))
+
+
+def coverage_check(measured: coverage.Coverage) -> CheckResult:
+    """Passes when every case's declared coverage names known slugs and its expected output shows it;
+    gaps are warnings (in the coverage table), never a failure."""
+    where = "no cases found" if measured.folder is None else f"{measured.cases} case(s) in {measured.folder}"
+    return CheckResult(f"test-case coverage ({where})", not measured.errors, measured.errors)
 
 
 def run_all(with_reasoner: bool = True) -> list[CheckResult]:

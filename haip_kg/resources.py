@@ -92,3 +92,9 @@ def all_query_files() -> tuple[Path, ...]:
 
 def examples_dir() -> Path:
     return root() / "examples"
+
+
+def cases_dir() -> Path:
+    """The hand-written test cases (tests/cases: <id>.json|.ttl beside <id>.expected.json) of a source
+    checkout; an installed wheel has none, so the folder may not exist."""
+    return root() / "tests" / "cases"
