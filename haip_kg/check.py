@@ -17,7 +17,7 @@ from rdflib.query import ResultRow
 from rdflib.term import Node
 
 from . import coverage, resources
-from .namespaces import PREFIXES, SH
+from .namespaces import HAIP, PREFIXES, SH
 
 
 @dataclass(frozen=True)
@@ -187,9 +187,52 @@ def coverage_check(measured: coverage.Coverage) -> CheckResult:
     return CheckResult(f"test-case coverage ({where})", not measured.errors, measured.errors)
 
 
+def fact_rules(graph: Graph) -> CheckResult:
+    """Every fact the knowledge base declares with case-sheet keys is assessed by exactly one rule, and
+    that rule (with the rules it reads: its family) reads every key the fact declares. The rules' reads
+    come from their parsed algebra (footprints), never from their text."""
+    from . import footprints
+
+    found = footprints.families()
+    family_of = {rule: f for f in found.families for rule in f.rules}
+    producers: dict[Node, list[tuple[str, str]]] = {}
+    for stage in sorted({stage for stage, _name in family_of}):
+        for path in resources.rule_files(stage):
+            template = footprints.parse(path.read_text(encoding="utf-8")).template
+            for fact in {o for _s, p, o in template if p == HAIP.assessedFact and isinstance(o, URIRef)}:
+                producers.setdefault(fact, []).append((stage, path.name))
+    namespaces = _namespaces()
+    problems = []
+    for fact in sorted({f for f in graph.subjects(RDF.type, HAIP.Fact) if isinstance(f, URIRef)}):
+        declared = {
+            str(graph.value(key, HAIP.keyName) or key)
+            for key in graph.objects(fact, HAIP.inputKey)
+        }
+        if not declared:
+            continue
+        rules = producers.get(fact, [])
+        name = _text(fact, namespaces)
+        if len(rules) != 1:
+            problems.append(
+                f"{name}: assessed by {len(rules)} rules ({', '.join(r for _s, r in rules) or 'none'})"
+            )
+            continue
+        family = family_of.get(rules[0])
+        if family is None or family.footprint is None:
+            continue  # decided per patient: what it reads is not proven, so not compared
+        unread = sorted(declared - family.footprint.keys())
+        if unread:
+            problems.append(
+                f"{name}: its rule {rules[0][1]} never reads the declared key(s) {', '.join(unread)}"
+            )
+    return CheckResult(
+        "fact rules assess the declared facts and read their declared keys", not problems, tuple(problems)
+    )
+
+
 def run_all(with_reasoner: bool = True) -> list[CheckResult]:
     graph = knowledge_base()
-    results = [authoring_source(), kb_shapes(graph), *qc_queries(graph)]
+    results = [authoring_source(), kb_shapes(graph), fact_rules(graph), *qc_queries(graph)]
     if with_reasoner:
         results.insert(0, hermit_consistency())
     return results

@@ -301,3 +301,46 @@ def test_check_fails_when_the_generated_file_is_stale(
     assert CliRunner().invoke(cli.main, ["build"]).exit_code == 0
     assert "Changed in review." in (root / "ontology" / "statements.ttl").read_text(encoding="utf-8")
     assert CliRunner().invoke(cli.main, ["build", "--check"]).exit_code == 0
+
+
+######################## Each declared fact is what its rule assesses ########################
+
+
+def _add_key(document: dict[str, Any]) -> None:
+    (fact,) = [f for f in document["facts"] if f["id"] == "adenocarcinoma"]
+    fact["input_keys"].append("ecog")
+
+
+def _new_fact(document: dict[str, Any]) -> None:
+    document["facts"].append(
+        {
+            "id": "fit-for-pump",
+            "label": "fit for a pump",
+            "definition": "Added for a test.",
+            "input_keys": ["ecog"],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            _add_key,
+            "haipx:adenocarcinoma: its rule fact-adenocarcinoma.rq never reads the declared key(s) ecog",
+        ),
+        (_new_fact, "haipx:fit-for-pump: assessed by 0 rules (none)"),
+    ],
+    ids=["a key its rule does not read", "a fact no rule assesses"],
+)
+def test_check_fails_when_a_fact_rule_does_not_match_its_declaration(
+    change: Any, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _copy(tmp_path)
+    _edit(root / "consensus" / "kb.yaml", change)
+    authoring.build(root)
+    monkeypatch.setattr(resources, "root", lambda: root)
+    result = CliRunner().invoke(cli.main, ["check", "--no-reasoner"])
+    assert result.exit_code == 1, result.output
+    assert "FAIL  fact rules assess the declared facts and read their declared keys" in result.output
+    assert f"      {message}" in result.output, result.output
