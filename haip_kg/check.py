@@ -204,10 +204,7 @@ def fact_rules(graph: Graph) -> CheckResult:
     namespaces = _namespaces()
     problems = []
     for fact in sorted({f for f in graph.subjects(RDF.type, HAIP.Fact) if isinstance(f, URIRef)}):
-        declared = {
-            str(graph.value(key, HAIP.keyName) or key)
-            for key in graph.objects(fact, HAIP.inputKey)
-        }
+        declared = {str(graph.value(key, HAIP.keyName) or key) for key in graph.objects(fact, HAIP.inputKey)}
         if not declared:
             continue
         rules = producers.get(fact, [])
