@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import __version__
-from .commandline import LazyOutput, case_files, http_url, output_file, run, run_writing
+from .commandline import LazyOutput, case_files, http_url, kb_option, output_file, run, run_writing
 from .serve_command import serve as serve_command
 
 if TYPE_CHECKING:
@@ -176,6 +176,13 @@ def _choose_readings(chosen: tuple[str, ...], profiles: tuple[str, ...]) -> None
     metavar="NAME",
     help="Decide under the readings of a reading profile of the knowledge base (repeatable).",
 )
+@click.option(
+    "--facts",
+    is_flag=True,
+    help="json/jsonl: add to each decided record its \"facts\": the truth value of each fact the "
+    "explanations show (true, false or null for unknown), by slug.",
+)
+@kb_option
 def evaluate(
     paths: tuple[str, ...],
     fmt: str,
@@ -191,6 +198,8 @@ def evaluate(
     stats: bool,
     chosen_readings: tuple[str, ...],
     reading_profiles: tuple[str, ...],
+    facts: bool,
+    kb: str | None,
 ) -> None:
     """Decide every case in PATHS: case sheets (.json, .jsonl, .ndjson, .csv) or RDF (.ttl, .nt, .jsonld),
     suffixes in any letter case; a folder means its case files (others in it are named on stderr). Every
@@ -210,6 +219,10 @@ def evaluate(
         raise click.UsageError("--scheduler decides case files; with --endpoint the store decides")
     if (chosen_readings or reading_profiles) and scheduler:
         raise click.UsageError("--reading and --reading-profile do not reach Dask workers: drop --scheduler")
+    if kb and scheduler:
+        raise click.UsageError("--kb decides on this machine; the workers of --scheduler load their own")
+    if facts and (endpoint or fmt not in ("json", "jsonl")):
+        raise click.UsageError("--facts adds to the json and jsonl records of case files")
     if chosen_readings or reading_profiles:
         _choose_readings(chosen_readings, reading_profiles)
     files = case_files(paths)
@@ -241,6 +254,7 @@ def evaluate(
                 with_rdf=fmt == "turtle",
                 workers=workers,
                 scheduler=scheduler,
+                with_facts=facts,
             )
         for batch in batches:
             if batch.caches is not None:
@@ -307,7 +321,8 @@ def convert(paths: tuple[str, ...], fmt: str, output: LazyOutput | None, quiet: 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-def validate(paths: tuple[str, ...]) -> None:
+@kb_option
+def validate(paths: tuple[str, ...], kb: str | None) -> None:
     """Check cases against the input contract (SHACL) and report findings per case, without deciding."""
     from . import evaluate as evaluation
 
@@ -347,7 +362,8 @@ def validate(paths: tuple[str, ...]) -> None:
     "[default: tests/cases of a source checkout].",
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def check(no_reasoner: bool, cases: str | None, fmt: str) -> None:
+@kb_option
+def check(no_reasoner: bool, cases: str | None, fmt: str, kb: str | None) -> None:
     """Check the knowledge base: HermiT consistency, knowledge-base shapes, QC queries; then what the
     hand-written test cases cover (a table; gaps are warnings, declared coverage not shown is a failure)."""
     from pathlib import Path

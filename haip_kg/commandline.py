@@ -139,3 +139,26 @@ def _quiet_stdout() -> None:
     """After a broken pipe, send what is left of stdout to /dev/null so that closing it cannot fail."""
     with suppress(OSError, ValueError):  # no real file descriptor (e.g. under a test runner)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def knowledge_base(_context: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--kb PATH: use the knowledge base in the folder PATH for this run (resources.use_kb), chosen before
+    anything is read; a usage error unless PATH has the knowledge-base layout."""
+    from . import resources
+
+    if value is None:
+        return None
+    try:
+        return str(resources.use_kb(value))
+    except (ValueError, RuntimeError) as error:
+        raise click.BadParameter(str(error), param=param) from error
+
+
+kb_option = click.option(
+    "--kb",
+    metavar="PATH",
+    callback=knowledge_base,
+    is_eager=True,
+    help="Knowledge base to use: a folder with ontology/, shapes/ and queries/ [default: the installed one].",
+)
+"""The --kb option of the commands that read the knowledge base."""

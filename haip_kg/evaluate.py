@@ -136,13 +136,14 @@ def _refuse_duplicates(items: Iterable[Item]) -> Iterator[Item]:
         yield item
 
 
-def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
+def decide_batch(items: list[Item], with_rdf: bool = False, with_facts: bool = False) -> Batch:
     """Decide one batch; the outcomes are in the order of the items.
 
     Case sheets that convert cleanly take the fast path: validated per (key, value) (keyvalidation.py),
     never converted to RDF, and decided by rule family (memo.py). Everything else (native RDF, sheets
     with errors or refused by the shapes, decisions asked for as RDF, a knowledge base whose rules or
-    shapes do not allow it) is converted and decided per patient (decide_cases)."""
+    shapes do not allow it) is converted and decided per patient (decide_cases). With `with_facts`, each
+    decided record has its "facts" (report.facts)."""
     fast: dict[int, list[Finding]] = {}
     if not with_rdf and memo.usable() is None:
         clean = [
@@ -161,7 +162,7 @@ def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
     memoize = not with_rdf
     if fast:
         try:
-            made = memo.records([items[i].data for i in fast])  # type: ignore[union-attr]
+            made = memo.records([items[i].data for i in fast], with_facts)  # type: ignore[union-attr]
         except report.KnowledgeBaseError:
             raise
         except Exception:  # no case may end a run: whatever the fast path cannot take, the batch is
@@ -173,7 +174,9 @@ def decide_batch(items: list[Item], with_rdf: bool = False) -> Batch:
         def decide(data: bytes, store: ox.Store) -> engine.Backend:
             return engine.decide(data, store, materialize=with_rdf)
 
-        slow = decide_cases([to_case(items[i]) for i in rest], decide, with_rdf, memoize=memoize)
+        slow = decide_cases(
+            [to_case(items[i]) for i in rest], decide, with_rdf, memoize=memoize, with_facts=with_facts
+        )
         outcomes.update(zip(rest, slow.outcomes, strict=True))
         decisions = slow.decisions
     else:
@@ -216,6 +219,7 @@ def decide_cases(
     with_rdf: bool = False,
     source: str | None = None,
     memoize: bool = False,
+    with_facts: bool = False,
 ) -> Batch:
     """Check each case against the input contract, have `decide` run the rules over the accepted ones
     (their data as N-Triples, and the in-memory store holding just that data, which the embedded
@@ -243,7 +247,7 @@ def decide_cases(
     decisions = b""
     by_family = memoize and not with_rdf and memo.usable() is None
     if accepted and by_family and all(cases[i].sheet is not None for i in accepted):
-        made, found = memo.records([cases[i].sheet for i in accepted])
+        made, found = memo.records([cases[i].sheet for i in accepted], with_facts)
         for i, record, warned in zip(accepted, made, found, strict=True):
             patient = str(cases[i].patient)
             records[patient] = record
@@ -253,7 +257,7 @@ def decide_cases(
         if len(accepted) < len(readable):
             store = validate.data_store(data[i] for i in accepted)
         backend = decide(b"".join(data[i] for i in accepted), store)
-        records = report.records(backend)
+        records = report.records(backend, with_facts)
         warnings = report.conflicts(backend)
         decisions = report.decision_graph(backend) if with_rdf else b""
     outcomes = []
@@ -300,7 +304,11 @@ def tune_for_throughput() -> None:
 
 
 def _ordered_parallel(
-    task: Callable[[list[Item], bool], Batch], batches: Iterator[list[Item]], workers: int, with_rdf: bool
+    task: Callable[[list[Item], bool, bool], Batch],
+    batches: Iterator[list[Item]],
+    workers: int,
+    with_rdf: bool,
+    with_facts: bool = False,
 ) -> Iterator[Batch]:
     """Results of `task` over `batches`, in order, with at most 2 batches per worker in flight."""
     warm_up()
@@ -309,7 +317,7 @@ def _ordered_parallel(
     pending: deque[Future[Batch]] = deque()
     try:
         for batch in batches:
-            pending.append(pool.submit(task, batch, with_rdf))
+            pending.append(pool.submit(task, batch, with_rdf, with_facts))
             if len(pending) >= 2 * workers:
                 yield pending.popleft().result()
         while pending:
@@ -326,7 +334,9 @@ def _leave_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _ordered_dask(batches: Iterator[list[Item]], scheduler: str, with_rdf: bool) -> Iterator[Batch]:
+def _ordered_dask(
+    batches: Iterator[list[Item]], scheduler: str, with_rdf: bool, with_facts: bool = False
+) -> Iterator[Batch]:
     """Results of `decide_batch` over `batches` on a Dask distributed cluster, in order, bounded."""
     try:
         from distributed import Client  # optional dependency: pip install 'haip-kg[dask]'
@@ -341,7 +351,7 @@ def _ordered_dask(batches: Iterator[list[Item]], scheduler: str, with_rdf: bool)
             slots = 2 * max(1, len(client.scheduler_info().get("workers", {})))
             pending: deque[Any] = deque()
             for batch in batches:
-                pending.append(client.submit(decide_batch, batch, with_rdf, pure=False))
+                pending.append(client.submit(decide_batch, batch, with_rdf, with_facts, pure=False))
                 if len(pending) >= slots:
                     yield pending.popleft().result()
             while pending:
@@ -356,18 +366,20 @@ def evaluate(
     with_rdf: bool = False,
     workers: int = 1,
     scheduler: str | None = None,
+    with_facts: bool = False,
 ) -> Iterator[Batch]:
     """Batches of outcomes covering every case, in input order, `batch_size` cases at a time: in this
-    process, in `workers` local processes, or on the Dask distributed cluster at `scheduler`."""
+    process, in `workers` local processes, or on the Dask distributed cluster at `scheduler`. With
+    `with_facts`, each decided record has its "facts" (report.facts)."""
     stream = _refuse_duplicates(items)
     batches = iter(lambda: list(islice(stream, batch_size)), [])
     if scheduler:
-        yield from _ordered_dask(batches, scheduler, with_rdf)
+        yield from _ordered_dask(batches, scheduler, with_rdf, with_facts)
     elif workers <= 1:
         for batch in batches:
-            yield decide_batch(batch, with_rdf)
+            yield decide_batch(batch, with_rdf, with_facts)
     else:
-        yield from _ordered_parallel(decide_batch, batches, workers, with_rdf)
+        yield from _ordered_parallel(decide_batch, batches, workers, with_rdf, with_facts)
 
 
 def cache_totals(

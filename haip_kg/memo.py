@@ -399,8 +399,11 @@ def _read(store: ox.Store, iris: set[str]) -> dict[str, FamilyResult]:
     }
 
 
-def records(sheets: Sequence[Mapping[str, Any]]) -> tuple[list[report.Record], list[list[dict[str, Any]]]]:
-    """Each case sheet's record (without `patient`, `validation`, `source`) and conflict warnings."""
+def records(
+    sheets: Sequence[Mapping[str, Any]], with_facts: bool = False
+) -> tuple[list[report.Record], list[list[dict[str, Any]]]]:
+    """Each case sheet's record (without `patient`, `validation`, `source`; with `with_facts`, with its
+    "facts", report.facts) and conflict warnings."""
     parts = decide(sheets)
     profiles = [(frozenset(p.classes), frozenset(p.assessments)) for p in parts]
     plans = {profile: report.cached_plan(profile) for profile in set(profiles)}
@@ -418,7 +421,8 @@ def records(sheets: Sequence[Mapping[str, Any]]) -> tuple[list[report.Record], l
     for profile, part in zip(profiles, parts, strict=True):
         plan = plans[profile]
         assert plan is not None
-        out.append(report.build_record(plan, part.own.get, sorted(part.flags), part.score))
+        shown = report.facts(part.assessments) if with_facts else None
+        out.append(report.build_record(plan, part.own.get, sorted(part.flags), part.score, shown))
         warnings.append(report.warnings(sorted(part.conflicts)))
     return out, warnings
 

@@ -100,11 +100,32 @@ def _reason(item: str) -> tuple[int, str]:
     return int(order), unquote(value)
 
 
-def records(store: engine.Backend) -> dict[str, Record]:
-    """Output-contract records by patient IRI (without `patient`, `validation` and `source`)."""
+def records(store: engine.Backend, with_facts: bool = False) -> dict[str, Record]:
+    """Output-contract records by patient IRI (without `patient`, `validation` and `source`); with
+    `with_facts`, each with its "facts" (see `facts`)."""
     if isinstance(store, engine.Profiled):
-        return _records_by_profile(store)
-    return _records_in_place(store)
+        return _records_by_profile(store, with_facts)
+    return _records_in_place(store, with_facts)
+
+
+@cache
+def _shown_facts() -> tuple[tuple[str, str], ...]:
+    """(IRI, slug) of the facts explanations show, in display order (queries/report/facts.rq)."""
+    return tuple((row["fact"], row["slug"]) for row in _select(_knowledge_base(), "facts"))
+
+
+def facts(assessments: Iterable[tuple[str, str, str]]) -> dict[str, bool | None]:
+    """A record's "facts": the truth value (true, false; null when unknown or not assessed) of each fact
+    that explanations show, by slug in display order, from the patient's fact assessments as (IRI
+    relative to the patient, fact, truth value), as the profiles hold them. Two assessments of one fact
+    that disagree make it unknown."""
+    values: dict[str, set[str]] = defaultdict(set)
+    for _relative, fact, value in assessments:
+        values[fact].add(value)
+    return {
+        slug: TRUTH.get(next(iter(values[fact]))) if len(values[fact]) == 1 else None
+        for fact, slug in _shown_facts()
+    }
 
 
 _Links = tuple[tuple[tuple[str, ...], bool], ...]
@@ -191,10 +212,17 @@ def plan(profile: engine.Profile | None, decision: engine.ProfileDecision) -> Pl
     return made
 
 
-def build_record(plan: Plan, own_of: Callable[[str], Own | None], flags: list[str], score: Any) -> Record:
+def build_record(
+    plan: Plan,
+    own_of: Callable[[str], Own | None],
+    flags: list[str],
+    score: Any,
+    shown_facts: dict[str, bool | None] | None = None,
+) -> Record:
     """A patient's record from its profile's plan and what each of its fact assessments adds (`own_of`,
     by the IRI the plan's links name): the join of decisions and the assessments they used, the same as
-    the explanation-* queries make in SPARQL (a test checks that they agree)."""
+    the explanation-* queries make in SPARQL (a test checks that they agree). `shown_facts` (see `facts`),
+    when given, is the record's "facts"."""
     statements: Record = {}
     for slug, base, undetermined, decision_interpretations, links in plan.statements:
         entry = dict(base)
@@ -224,13 +252,16 @@ def build_record(plan: Plan, own_of: Callable[[str], Own | None], flags: list[st
             entry.setdefault("missing", [])
             entry.setdefault("conflicts", [])
         statements[slug] = entry
-    return {
+    record = {
         "verdict": plan.verdict,
         "conditions": list(plan.conditions),
         "statements": statements,
         "flags": flags,
         "clinical_risk_score": score,
     }
+    if shown_facts is not None:
+        record["facts"] = shown_facts
+    return record
 
 
 def _patient_parts(store: engine.Backend) -> tuple[dict[str, Own], dict[str, list[str]], dict[str, Any]]:
@@ -243,7 +274,7 @@ def _patient_parts(store: engine.Backend) -> tuple[dict[str, Own], dict[str, lis
     return owns, flags, scores
 
 
-def _records_by_profile(store: engine.Profiled) -> dict[str, Record]:
+def _records_by_profile(store: engine.Profiled, with_facts: bool) -> dict[str, Record]:
     """The records, from each patient's profile's decisions (engine.decide_profiles) and its own fact
     assessments."""
     owns, flags, scores = _patient_parts(store)
@@ -253,12 +284,13 @@ def _records_by_profile(store: engine.Profiled) -> dict[str, Record]:
             lambda relative, patient=patient: owns.get(patient + relative),  # type: ignore[misc]
             flags.get(patient, []),
             scores.get(patient),
+            facts(profile[1]) if with_facts else None,
         )
         for patient, profile in store.profiles.items()
     }
 
 
-def _records_in_place(store: engine.Backend) -> dict[str, Record]:
+def _records_in_place(store: engine.Backend, with_facts: bool) -> dict[str, Record]:
     """The records when every stage ran over every patient (the per-patient path: a SPARQL endpoint, or a
     batch whose profiles cannot be used): each patient's own decisions, read by the queries the profile
     path reads them by, and built the same way."""
@@ -272,12 +304,18 @@ def _records_in_place(store: engine.Backend) -> dict[str, Record]:
                 row["assessments"] = row["assessments"].split(" ")
             rows[patient][name].append(row)
     owns, flags, scores = _patient_parts(store)
+    assessments: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    if with_facts:
+        for row in store.select(resources.query("engine", "patient-assessments")):
+            items = row["items"].split(" ")
+            assessments[row["patient"]] += zip(items[0::3], items[1::3], items[2::3], strict=True)
     return {
         patient: build_record(
             plan(None, engine.ProfileDecision(None, patient_rows)),
             owns.get,
             flags.get(patient, []),
             scores.get(patient),
+            facts(assessments[patient]) if with_facts else None,
         )
         for patient, patient_rows in rows.items()
     }

@@ -1,7 +1,8 @@
 """The only module that knows where the Turtle and query files live.
 
 In an installed wheel they are package data under ``haip_kg/data``; in a source checkout they are the
-top-level ``ontology/``, ``shapes/``, ``queries/`` and ``examples/`` folders.
+top-level ``ontology/``, ``shapes/``, ``queries/`` and ``examples/`` folders. Another knowledge base with
+the same layout is chosen for the process with `use_kb` (the command line's ``--kb PATH``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,53 @@ from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
 
+KB_FOLDERS = ("ontology", "shapes", "queries")
+"""The folders a knowledge base must have (examples/ is optional)."""
+
+_chosen: Path | None = None
+"""The knowledge base chosen for this process (use_kb); None: the installed one (root)."""
+_read = False
+"""Whether a file location was handed out already (the caches of other modules may hold what was read)."""
+
+
+class NotAKnowledgeBase(ValueError):
+    """A folder given as a knowledge base lacks a folder of the layout; the message names it."""
+
+
+def use_kb(path: str | Path) -> Path:
+    """Point the knowledge-base files at the folder `path` (the layout of root()) for the rest of this
+    process, and return it resolved. Call it before anything is read: per-process caches (here and in
+    the engine, validation and report modules) keep what they read, so choosing another knowledge base
+    afterwards raises RuntimeError (choosing the one in use again is allowed). Forked workers inherit the
+    choice."""
+    global _chosen
+    folder = Path(path).resolve()
+    if not folder.is_dir():
+        raise NotAKnowledgeBase(f"{path}: no such folder")
+    missing = [name for name in KB_FOLDERS if not (folder / name).is_dir()]
+    if missing:
+        raise NotAKnowledgeBase(
+            f"{path}: not a knowledge base: no {', '.join(name + '/' for name in missing)} folder "
+            f"(a knowledge base holds {', '.join(name + '/' for name in KB_FOLDERS)})"
+        )
+    if _read and folder != root():
+        raise RuntimeError(f"the knowledge base {root()} was read already; choose {folder} before reading")
+    _chosen = folder
+    query.cache_clear()
+    return folder
+
+
+def root() -> Path:
+    """The folder that holds ontology/, shapes/, queries/ and examples/: the one chosen by use_kb, else
+    the installed one."""
+    global _read
+    _read = True
+    return _chosen if _chosen is not None else installed_root()
+
 
 @cache
-def root() -> Path:
-    """The folder that holds ontology/, shapes/, queries/ and examples/."""
+def installed_root() -> Path:
+    """The knowledge base installed with the package (data files of the wheel, or the source checkout)."""
     installed = _PACKAGE / "data"
     if (installed / "ontology").is_dir():
         return installed
