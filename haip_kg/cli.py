@@ -24,6 +24,7 @@ import click
 
 from . import __version__
 from .commandline import LazyOutput, case_files, http_url, kb_option, output_file, run, run_writing
+from .diff_command import diff as diff_command
 from .serve_command import serve as serve_command
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ def _choose_readings(chosen: tuple[str, ...], profiles: tuple[str, ...]) -> None
 @click.option(
     "--facts",
     is_flag=True,
-    help="json/jsonl: add to each decided record its \"facts\": the truth value of each fact the "
+    help='json/jsonl: add to each decided record its "facts": the truth value of each fact the '
     "explanations show (true, false or null for unknown), by slug.",
 )
 @kb_option
@@ -408,3 +409,4 @@ def build(only_check: bool) -> None:
 
 
 main.add_command(serve_command)
+main.add_command(diff_command)
