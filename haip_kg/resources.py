@@ -102,8 +102,12 @@ def query_dir(kind: str) -> Path:
 
 @cache
 def query(kind: str, name: str) -> str:
-    """The text of queries/<kind>/<name>.rq (read once per process)."""
-    return (query_dir(kind) / f"{name}.rq").read_text(encoding="utf-8")
+    """The text of queries/<kind>/<name>.rq (read once per process). A knowledge base chosen by use_kb
+    that lacks it (made before the query was added) uses the installed one's."""
+    path = query_dir(kind) / f"{name}.rq"
+    if not path.is_file() and _chosen is not None:
+        path = installed_root() / "queries" / kind / f"{name}.rq"
+    return path.read_text(encoding="utf-8")
 
 
 @cache
