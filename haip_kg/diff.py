@@ -295,8 +295,11 @@ def _transitions(pairs: list[tuple[str, str, str, Record, Record]]) -> list[dict
 
 def cohort_changes(old: list[Record], new: list[Record]) -> dict[str, Any]:
     """Status and verdict transitions per statement between two runs over the same cohort."""
-    before = {_name(r): r for r in old}
-    after = {_name(r): r for r in new}
+    before: dict[str, Record] = {}
+    after: dict[str, Record] = {}
+    for records, by_name in ((old, before), (new, after)):
+        for record in records:  # a later case with the same id is refused as a duplicate: keep the first
+            by_name.setdefault(_name(record), record)
     refused = []
     decided = []
     for patient in sorted(before.keys() | after.keys()):
