@@ -74,20 +74,8 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
 
 
 def _commit(revision: str, cwd: Path) -> str | None:
-    done = _git(["rev-parse", "--verify", "--quiet", revision + "^{commit}"], cwd)
+    done = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", revision + "^{commit}"], cwd)
     return done.stdout.decode().strip() if done.returncode == 0 else None
-
-
-def _kb(folder: Path) -> Path:
-    """`folder` resolved, when it has the knowledge-base layout (resources.KB_FOLDERS)."""
-    if not folder.is_dir():
-        raise resources.NotAKnowledgeBase("not a folder")
-    missing = [name for name in resources.KB_FOLDERS if not (folder / name).is_dir()]
-    if missing:
-        raise resources.NotAKnowledgeBase(
-            f"not a knowledge base: no {', '.join(name + '/' for name in missing)} folder"
-        )
-    return folder.resolve()
 
 
 def side(spec: str, current: Path, workdir: Path, cwd: Path) -> Side:
@@ -106,9 +94,9 @@ def side(spec: str, current: Path, workdir: Path, cwd: Path) -> Side:
         return Side(spec, current, ("--reading-profile", name))
     if not spec.startswith("git:") and Path(spec).exists():
         try:
-            return Side(spec, _kb(Path(spec)))
+            return Side(spec, resources.kb_folder(spec))
         except resources.NotAKnowledgeBase as error:
-            raise DiffError(f"{spec}: {error}") from error
+            raise DiffError(str(error)) from error
     revision = spec.removeprefix("git:")
     commit = _commit(revision, cwd) if revision else None
     if commit is None:
@@ -119,11 +107,15 @@ def side(spec: str, current: Path, workdir: Path, cwd: Path) -> Side:
         if archive.returncode != 0:
             raise DiffError(f"{spec}: git archive failed: {archive.stderr.decode().strip()}")
         with tarfile.open(fileobj=io.BytesIO(archive.stdout), mode="r:") as tar:
-            tar.extractall(tree, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python 3.11.4+: refuse links and paths out of the tree
+                tar.extractall(tree, filter="data")
+            else:
+                tar.extractall(tree)  # a git archive of a commit of this repository
     try:
-        return Side(spec, _kb(tree), revision=commit)
+        return Side(spec, resources.kb_folder(tree), revision=commit)
     except resources.NotAKnowledgeBase as error:
-        raise DiffError(f"{spec} (commit {commit[:12]}): {error}") from error
+        message = str(error).replace(str(tree), "its tree")
+        raise DiffError(f"{spec} (commit {commit[:12]}): {message}") from error
 
 
 # ---------------------------------------------------------------- knowledge-base changes

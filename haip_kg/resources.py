@@ -25,13 +25,9 @@ class NotAKnowledgeBase(ValueError):
     """A folder given as a knowledge base lacks a folder of the layout; the message names it."""
 
 
-def use_kb(path: str | Path) -> Path:
-    """Point the knowledge-base files at the folder `path` (the layout of root()) for the rest of this
-    process, and return it resolved. Call it before anything is read: per-process caches (here and in
-    the engine, validation and report modules) keep what they read, so choosing another knowledge base
-    afterwards raises RuntimeError (choosing the one in use again is allowed). Forked workers inherit the
-    choice."""
-    global _chosen
+def kb_folder(path: str | Path) -> Path:
+    """`path` resolved, when it is a folder with the knowledge-base layout (KB_FOLDERS); else
+    NotAKnowledgeBase naming what is missing."""
     folder = Path(path).resolve()
     if not folder.is_dir():
         raise NotAKnowledgeBase(f"{path}: no such folder")
@@ -41,6 +37,17 @@ def use_kb(path: str | Path) -> Path:
             f"{path}: not a knowledge base: no {', '.join(name + '/' for name in missing)} folder "
             f"(a knowledge base holds {', '.join(name + '/' for name in KB_FOLDERS)})"
         )
+    return folder
+
+
+def use_kb(path: str | Path) -> Path:
+    """Point the knowledge-base files at the folder `path` (the layout of root()) for the rest of this
+    process, and return it resolved. Call it before anything is read: per-process caches (here and in
+    the engine, validation and report modules) keep what they read, so choosing another knowledge base
+    afterwards raises RuntimeError (choosing the one in use again is allowed). Forked workers inherit the
+    choice."""
+    global _chosen
+    folder = kb_folder(path)
     if _read and folder != root():
         raise RuntimeError(f"the knowledge base {root()} was read already; choose {folder} before reading")
     _chosen = folder
