@@ -52,6 +52,7 @@ def use_kb(path: str | Path) -> Path:
         raise RuntimeError(f"the knowledge base {root()} was read already; choose {folder} before reading")
     _chosen = folder
     query.cache_clear()
+    update.cache_clear()
     return folder
 
 
@@ -107,20 +108,25 @@ def query_dir(kind: str) -> Path:
     return root() / "queries" / kind
 
 
+def _named(kind: str, file_name: str) -> Path:
+    """queries/<kind>/<file_name>, a query the code names; a knowledge base chosen by use_kb that lacks
+    it (made before the query was added) uses the installed one's."""
+    path = query_dir(kind) / file_name
+    if not path.is_file() and _chosen is not None:
+        return installed_root() / "queries" / kind / file_name
+    return path
+
+
 @cache
 def query(kind: str, name: str) -> str:
-    """The text of queries/<kind>/<name>.rq (read once per process). A knowledge base chosen by use_kb
-    that lacks it (made before the query was added) uses the installed one's."""
-    path = query_dir(kind) / f"{name}.rq"
-    if not path.is_file() and _chosen is not None:
-        path = installed_root() / "queries" / kind / f"{name}.rq"
-    return path.read_text(encoding="utf-8")
+    """The text of queries/<kind>/<name>.rq (read once per process; see _named)."""
+    return _named(kind, f"{name}.rq").read_text(encoding="utf-8")
 
 
 @cache
 def update(kind: str, name: str) -> str:
-    """The text of queries/<kind>/<name>.ru, a SPARQL 1.1 Update (read once per process)."""
-    return (query_dir(kind) / f"{name}.ru").read_text(encoding="utf-8")
+    """The text of queries/<kind>/<name>.ru, a SPARQL 1.1 Update (read once per process; see _named)."""
+    return _named(kind, f"{name}.ru").read_text(encoding="utf-8")
 
 
 def rule_files(stage: str) -> tuple[Path, ...]:

@@ -14,18 +14,17 @@ import re
 import shutil
 import subprocess
 import sys
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import CASES, decide_sheets, load
-from rdflib import Graph, Literal, Namespace, URIRef
+from rdflib import Graph
 
 from haip_kg import cli, diff, engine, inputs, report, resources
 from haip_kg.namespaces import HAIP
 
-KB_PARTS = ("ontology", "shapes", "queries", "examples")
+KB_PARTS = ("ontology", "shapes", "queries", "examples", "consensus")
 BASE = "b-r0-resection-three-months-score"
 """A case S5 applies to: R0 resection exactly 3 months ago."""
 UNMOVED = "a-adjuvant-only"
@@ -34,12 +33,12 @@ MONTHS = {"m1": 1, "m2": 2, "m2.5": 2.5, "m3": 3, "m4": 4}
 """The cohort: the base case at these months since resection; with a 2-month window m2.5 and m3 move.
 Its resectability is recorded (resectable, by the MDT), so that `unresectable` is false on both sides
 (otherwise it follows `resected` through their disjointness, and the diff reports both facts)."""
-QUDT = Namespace("http://qudt.org/schema/qudt/")
 
 
 def _copy(folder: Path) -> Path:
     for part in KB_PARTS:
-        shutil.copytree(resources.root() / part, folder / part)
+        if (resources.root() / part).is_dir():
+            shutil.copytree(resources.root() / part, folder / part)
     return folder
 
 
@@ -60,20 +59,19 @@ def _refresh(kb: Path) -> Path:
 
 
 def _set_window(kb: Path, months: int) -> None:
-    """S5's adjuvant window set to `months` in whichever form the knowledge base holds it: the parameter
-    haipp:adjuvant-window of ontology/parameters.ttl, else the literal 3 of record-resected.rq."""
-    parameters = kb / "ontology" / "parameters.ttl"
-    window = URIRef("https://w3id.org/haip/parameter/adjuvant-window")
-    if parameters.is_file():
-        graph = Graph().parse(parameters, format="turtle")
-        if (window, QUDT.numericValue, None) in graph:
-            graph.set((window, QUDT.numericValue, Literal(Decimal(months))))
-            graph.serialize(parameters, format="turtle")
+    """S5's adjuvant window set to `months` in whichever form the knowledge base holds it: the value of
+    the parameter haipp:adjuvant-window in ontology/ (written by hand or generated from consensus/; the
+    copy's consensus/ is not rebuilt), else the literal 3 of record-resected.rq."""
+    for path in sorted((kb / "ontology").glob("*.ttl")):
+        text = path.read_text(encoding="utf-8")
+        found = re.search(r"^haipp:adjuvant-window\b.*?qudt:numericValue (\S+)", text, re.S | re.M)
+        if found:
+            assert " .\n" not in text[found.start() : found.start(1)], "the parameter has no value"
+            path.write_text(text[: found.start(1)] + f"{months}.0" + text[found.end(1) :], encoding="utf-8")
             return
     rule = kb / "queries" / "rules" / "record-resected.rq"
-    text, count = re.subn(
-        r"(\?mo(?:nths)? (?:>|<=) )3\b", rf"\g<1>{months}", rule.read_text(encoding="utf-8")
-    )
+    pattern = r"(\?mo(?:nths)? (?:>|<=) )3\b"
+    text, count = re.subn(pattern, rf"\g<1>{months}", rule.read_text(encoding="utf-8"))
     assert count, "record-resected.rq holds no window literal to change"
     rule.write_text(text, encoding="utf-8")
 
@@ -170,6 +168,9 @@ def test_the_window_change_is_reported_as_a_changed_rule(window: dict[str, Any])
     kb = window["json"]["knowledge_base"]
     changed = [f["file"] for f in kb["rules"]] + [t["term"] for t in kb["terms"]]
     assert changed in (["queries/rules/record-resected.rq"], ["haipp:adjuvant-window"]), changed
+    if kb["terms"]:
+        (predicate,) = kb["terms"][0]["predicates"]
+        assert (predicate["predicate"], predicate["new"]) == ("qudt:numericValue", ['"2.0"^^xsd:decimal'])
     assert kb["shapes"] == []
 
 
@@ -224,8 +225,9 @@ def test_a_reworded_interpretation_is_a_changed_term_and_no_decision_change(setu
     reworded = _copy(setup["tmp"] / "reworded")
     path = reworded / "ontology" / "statements.ttl"
     text = path.read_text(encoding="utf-8")
-    start = text.index("haipi:resected-adjuvant-window a haip:Interpretation")
-    at = text.index('skos:definition "', start) + len('skos:definition "')
+    found = re.search(r'^haipi:resected-adjuvant-window\s.*?skos:definition "', text, re.S | re.M)
+    assert found and " .\n" not in found.group(), "the interpretation has no definition"
+    at = found.end()
     path.write_text(text[:at] + "Reworded for a test. " + text[at:], encoding="utf-8")
     _refresh(reworded)
     done = _diff(
@@ -308,13 +310,31 @@ def _evaluate_has(option: str) -> bool:
 
 
 @pytest.mark.skipif(not _evaluate_has("--reading"), reason="evaluate has no --reading yet")
-def test_a_reading_side_passes_its_readings_to_evaluate(setup: dict[str, Path]) -> None:
-    current = diff.side("reading:a=b,c=d", setup["old"], setup["tmp"], setup["tmp"])
-    assert current.options == ("--reading", "a=b", "--reading", "c=d")
-    profile = diff.side("profile:p", setup["old"], setup["tmp"], setup["tmp"])
-    assert profile.options == ("--reading-profile", "p")
-    with pytest.raises(diff.DiffError, match="deciding under reading:no-such=reading failed"):
-        diff.decide(diff.side("reading:no-such=reading", setup["old"], setup["tmp"], setup["tmp"]), [])
+def test_a_reading_decides_the_current_knowledge_base_under_it(setup: dict[str, Path]) -> None:
+    """The installed knowledge base against itself under the 12-week reading, given as a reading and as
+    the profile that holds just it: 12 weeks (2.76 months) moves m3 only."""
+    for spec in ("reading:resected-adjuvant-window=12-weeks", "profile:trial-window"):
+        done = _diff(
+            str(setup["old"]),
+            spec,
+            str(setup["cohort"]),
+            "--cases",
+            str(setup["one-case"]),
+            "--format",
+            "json",
+        )
+        assert done.returncode == 0, done.stderr
+        document = json.loads(done.stdout)
+        assert document["knowledge_base"] == {"terms": [], "rules": [], "shapes": []}
+        (s5,) = document["cohort"]["statements"]["S5"]
+        assert (s5["old"], s5["new"], s5["patients"], s5["example"]) == ("applies", "not-applicable", 1, "m3")
+        assert s5["facts"] == {"resected": [True, False]}
+
+
+def test_an_unknown_reading_is_a_usage_error(setup: dict[str, Path]) -> None:
+    done = _diff(str(setup["old"]), "reading:no-such=reading", str(setup["cohort"]))
+    assert done.returncode == 2
+    assert "deciding under reading:no-such=reading failed" in done.stderr
 
 
 ######################## --kb and --facts ########################
