@@ -359,12 +359,11 @@ def _disagreements(record: Record, expected: Record) -> list[str]:
         parts.append("flags")
     statements, stated = record["statements"], expected.get("statements", {})
     for slug in [*statements, *(s for s in stated if s not in statements)]:
-        if (
-            slug not in statements
-            or slug not in stated
-            or _statement_view(statements[slug]) != _statement_view(stated[slug])
-        ):
+        if slug not in statements or slug not in stated:
             parts.append(f"statements.{slug}")
+            continue
+        got, want = _statement_view(statements[slug]), _statement_view(stated[slug])
+        parts += [f"statements.{slug}.{f}" for f in ("status", *OPTIONAL_FIELDS) if got.get(f) != want.get(f)]
     validation = expected.get("validation", {})
     if record["validation"]["conforms"] != validation.get("conforms"):
         parts.append("validation.conforms")
