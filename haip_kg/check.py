@@ -193,7 +193,12 @@ def fact_rules(graph: Graph) -> CheckResult:
     come from their parsed algebra (footprints), never from their text."""
     from . import footprints
 
-    found = footprints.families()
+    try:
+        found = footprints.families()
+    except Exception as error:  # a knowledge base the analysis cannot read: say so, do not crash the check
+        return CheckResult(
+            "fact rules assess the declared facts and read their declared keys", False, (str(error),)
+        )
     family_of = {rule: f for f in found.families for rule in f.rules}
     producers: dict[Node, list[tuple[str, str]]] = {}
     for stage in sorted({stage for stage, _name in family_of}):

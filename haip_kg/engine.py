@@ -1,4 +1,4 @@
-"""Run the decision rules (queries/rules) and the OWL reasoning step over a batch of patients.
+"""Run the decision rules (queries/generic, queries/rules) and the OWL reasoning step over patients.
 
 The clinical logic lives in the rule files and the ontology; this module only runs the stages in order
 on a backend (the embedded in-memory Oxigraph store, or a SPARQL 1.1 store, see endpoint.py):
@@ -144,9 +144,12 @@ def _owl_rl(abox: list[tuple[Node, Node, Node]]) -> list[tuple[Node, Node, Node]
 
 @cache
 def tbox_graph() -> Graph:
-    """The TBox: ontology/haip.ttl and the class axioms of the generated statements module (its fact and
-    population classes with the class expressions that define them); its individuals stay out."""
-    graph = Graph().parse(resources.tbox_file(), format="turtle")
+    """The TBox: the core module, the knowledge base's domain modules and the class axioms of the
+    generated statements module (its fact and population classes with the class expressions that define
+    them); its individuals stay out."""
+    graph = Graph()
+    for path in resources.tbox_files():
+        graph.parse(path, format="turtle")
     statements = Graph().parse(resources.statements_file(), format="turtle")
     pending = list(statements.subjects(RDF.type, OWL.Class))
     seen: set[Node] = set()

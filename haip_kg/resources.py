@@ -1,8 +1,19 @@
 """The only module that knows where the Turtle and query files live.
 
-In an installed wheel they are package data under ``haip_kg/data``; in a source checkout they are the
-top-level ``ontology/``, ``shapes/``, ``queries/`` and ``examples/`` folders. Another knowledge base with
-the same layout is chosen for the process with `use_kb` (the command line's ``--kb PATH``).
+Two kinds of files:
+
+- **The core** (guideline-independent, always the installed package's): ``ontology/core.ttl``,
+  ``shapes/kb.shapes.ttl`` (the knowledge-base contract), the engine's, input checks', mapping's, QC and
+  report queries (``queries/{engine,input,mapping,qc,report}/``) and the generic rules
+  (``queries/generic/``: classify, status, qualify-met, explain-used-facts).
+- **A knowledge base** (one consensus): its ``ontology/*.ttl`` (its domain modules, the generated
+  ``statements.ttl`` and ``casesheet.ttl``), ``shapes/case.shapes.ttl``, its rules ``queries/rules/`` and
+  their analysis ``queries/families.json``, its authoring source ``consensus/``, ``examples/`` and
+  ``tests/cases``. The installed one is HAIP's; another is chosen for the process with `use_kb` (the
+  command line's ``--kb PATH``).
+
+In an installed wheel both are package data under ``haip_kg/data``; in a source checkout they are the
+top-level folders.
 """
 
 from __future__ import annotations
@@ -76,13 +87,26 @@ def installed_root() -> Path:
     raise FileNotFoundError(f"haip-kg data files not found under {installed} or {checkout}")
 
 
+CORE_QUERIES = ("engine", "input", "mapping", "qc", "report", "generic")
+"""The query folders of the core: always the installed package's."""
+
+
 def ontology_files() -> tuple[Path, ...]:
-    """The TBox, the statement knowledge base and the case-sheet mapping, in load order."""
-    return (tbox_file(), statements_file(), casesheet_file())
+    """The core, the knowledge base's domain modules, its statements and its case-sheet mapping, in load
+    order."""
+    return (*tbox_files(), statements_file(), casesheet_file())
 
 
 def tbox_file() -> Path:
-    return root() / "ontology" / "haip.ttl"
+    """The core module (guideline-independent terms): the installed package's."""
+    return installed_root() / "ontology" / "core.ttl"
+
+
+def tbox_files() -> tuple[Path, ...]:
+    """The TBox: the core module, then the knowledge base's own domain modules (every ontology/*.ttl of the
+    knowledge base but the core, the statements and the case-sheet mapping, by name)."""
+    named = {"core.ttl", statements_file().name, casesheet_file().name}
+    return (tbox_file(), *(p for p in sorted((root() / "ontology").glob("*.ttl")) if p.name not in named))
 
 
 def statements_file() -> Path:
@@ -101,20 +125,17 @@ def case_shapes_file() -> Path:
 
 
 def kb_shapes_file() -> Path:
-    return root() / "shapes" / "kb.shapes.ttl"
+    """The knowledge-base contract: part of the core."""
+    return installed_root() / "shapes" / "kb.shapes.ttl"
 
 
 def query_dir(kind: str) -> Path:
-    return root() / "queries" / kind
+    """queries/<kind>: the core's for CORE_QUERIES, else the knowledge base's (its rules)."""
+    return (installed_root() if kind in CORE_QUERIES else root()) / "queries" / kind
 
 
 def _named(kind: str, file_name: str) -> Path:
-    """queries/<kind>/<file_name>, a query the code names; a knowledge base chosen by use_kb that lacks
-    it (made before the query was added) uses the installed one's."""
-    path = query_dir(kind) / file_name
-    if not path.is_file() and _chosen is not None:
-        return installed_root() / "queries" / kind / file_name
-    return path
+    return query_dir(kind) / file_name
 
 
 @cache
@@ -130,8 +151,12 @@ def update(kind: str, name: str) -> str:
 
 
 def rule_files(stage: str) -> tuple[Path, ...]:
-    """Rule files of one stage (file names start with the stage), sorted by name."""
-    return tuple(sorted(query_dir("rules").glob(f"{stage}-*.rq")))
+    """Rule files of one stage (file names start with the stage): the core's generic rules and the
+    knowledge base's, sorted by file name. A knowledge-base rule named like a generic one (a knowledge base
+    written before the core was split off) is left out: the core's is the engine's."""
+    generic = {path.name: path for path in query_dir("generic").glob(f"{stage}-*.rq")}
+    own = {path.name: path for path in query_dir("rules").glob(f"{stage}-*.rq") if path.name not in generic}
+    return tuple(sorted([*generic.values(), *own.values()], key=lambda path: path.name))
 
 
 def qc_files() -> tuple[Path, ...]:
@@ -144,11 +169,16 @@ def input_check_files() -> tuple[Path, ...]:
 
 
 def all_turtle_files() -> tuple[Path, ...]:
-    return tuple(sorted([*root().glob("ontology/*.ttl"), *root().glob("shapes/*.ttl")]))
+    """Every Turtle file of the core and the knowledge base."""
+    core = [tbox_file(), kb_shapes_file()]
+    kb = [*root().glob("ontology/*.ttl"), *root().glob("shapes/*.ttl")]
+    return tuple(sorted(set(core) | set(kb)))
 
 
 def all_query_files() -> tuple[Path, ...]:
-    return tuple(sorted(root().glob("queries/**/*.rq")))
+    """Every query file of the core and the knowledge base."""
+    core = [p for kind in CORE_QUERIES for p in query_dir(kind).glob("*.rq")]
+    return tuple(sorted(set(core) | set(root().glob("queries/rules/*.rq"))))
 
 
 def examples_dir() -> Path:

@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from haip_kg import evaluate, inputs
+from haip_kg import evaluate, inputs, resources
 
 TESTS = Path(__file__).parent
 CASES = TESTS / "cases"
+
+
+@pytest.fixture(autouse=True)
+def _forget_a_patched_knowledge_base(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A test that points resources.root at a copied knowledge base (and runs `haip-kg check` in this
+    process) fills the per-process caches of the modules from the copy: forget them afterwards, so that no
+    later test reads the copy's knowledge base. (Taken down before monkeypatch restores root.)"""
+    original = resources.root
+    yield
+    if resources.root is not original:
+        for name, module in list(sys.modules.items()):
+            if name.startswith("haip_kg"):
+                for value in list(vars(module).values()):
+                    if (
+                        callable(value)
+                        and getattr(value, "__module__", "") == name
+                        and hasattr(value, "cache_clear")
+                    ):
+                        value.cache_clear()
 
 
 def decide_sheets(sheets: list[dict[str, Any]], source: str = "test") -> list[dict[str, Any]]:

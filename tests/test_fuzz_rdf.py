@@ -28,7 +28,9 @@ FUZZ = settings(
 
 def _vocabulary() -> tuple[list[str], list[str], list[str]]:
     """The ontology's properties and classes (read from it, with misspellings added), and individuals."""
-    graph = Graph().parse(resources.tbox_file(), format="turtle")
+    graph = Graph()
+    for path in resources.tbox_files():
+        graph.parse(path, format="turtle")
     properties = sorted(
         str(p)
         for kind in (OWL.ObjectProperty, OWL.DatatypeProperty)

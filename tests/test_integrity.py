@@ -76,7 +76,10 @@ def test_ontology_versions_equal_the_package_version() -> None:
 
 def test_every_interpretation_flag_and_conflict_is_used_by_a_rule() -> None:
     graph = check.knowledge_base()
-    rules = "\n".join(p.read_text(encoding="utf-8") for p in resources.query_dir("rules").glob("*.rq"))
+    rules = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in (*resources.query_dir("rules").glob("*.rq"), *resources.query_dir("generic").glob("*.rq"))
+    )
     for kind, prefix in ((HAIP.Interpretation, "haipi:"), (HAIP.Flag, "haipf:"), (HAIP.Conflict, "haipc:")):
         for term in graph.subjects(RDF.type, kind):
             slug = str(graph.value(term, HAIP.slug))

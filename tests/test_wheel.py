@@ -32,6 +32,10 @@ def test_wheel_contains_the_data_and_evaluates_the_examples(tmp_path: Path) -> N
     names = zipfile.ZipFile(wheel).namelist()
     for required in (
         "haip_kg/data/ontology/haip.ttl",
+        "haip_kg/data/ontology/core.ttl",
+        "haip_kg/data/queries/generic/status-statement.rq",
+        "haip_kg/data/consensus/kb.yaml",
+        "haip_kg/schema/consensus.schema.json",
         "haip_kg/data/shapes/case.shapes.ttl",
         "haip_kg/data/queries/rules/verdict-patient.rq",
         "haip_kg/py.typed",
