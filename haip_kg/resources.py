@@ -77,8 +77,11 @@ def installed_root() -> Path:
 
 
 def ontology_files() -> tuple[Path, ...]:
-    """The TBox, the statement knowledge base and the case-sheet mapping, in load order."""
-    return (tbox_file(), statements_file(), casesheet_file())
+    """The TBox, the knowledge base's own domain modules (any other ontology/*.ttl, by name), the
+    statement knowledge base and the case-sheet mapping, in load order."""
+    named = (tbox_file(), statements_file(), casesheet_file())
+    modules = tuple(path for path in sorted((root() / "ontology").glob("*.ttl")) if path not in named)
+    return (named[0], *modules, *named[1:])
 
 
 def tbox_file() -> Path:
