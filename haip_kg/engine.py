@@ -144,9 +144,12 @@ def _owl_rl(abox: list[tuple[Node, Node, Node]]) -> list[tuple[Node, Node, Node]
 
 @cache
 def tbox_graph() -> Graph:
-    """The TBox: ontology/haip.ttl and the class axioms of the generated statements module (its fact and
-    population classes with the class expressions that define them); its individuals stay out."""
-    graph = Graph().parse(resources.tbox_file(), format="turtle")
+    """The TBox: ontology/haip.ttl, the knowledge base's domain modules, and the class axioms of the
+    generated statements module (its fact and population classes with the class expressions that define
+    them); its individuals stay out."""
+    graph = Graph()
+    for path in resources.tbox_files():
+        graph.parse(path, format="turtle")
     statements = Graph().parse(resources.statements_file(), format="turtle")
     pending = list(statements.subjects(RDF.type, OWL.Class))
     seen: set[Node] = set()

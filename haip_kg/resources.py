@@ -77,15 +77,20 @@ def installed_root() -> Path:
 
 
 def ontology_files() -> tuple[Path, ...]:
-    """The TBox, the knowledge base's own domain modules (any other ontology/*.ttl, by name), the
-    statement knowledge base and the case-sheet mapping, in load order."""
-    named = (tbox_file(), statements_file(), casesheet_file())
-    modules = tuple(path for path in sorted((root() / "ontology").glob("*.ttl")) if path not in named)
-    return (named[0], *modules, *named[1:])
+    """The TBox, the statement knowledge base and the case-sheet mapping, in load order."""
+    return (*tbox_files(), statements_file(), casesheet_file())
 
 
 def tbox_file() -> Path:
     return root() / "ontology" / "haip.ttl"
+
+
+def tbox_files() -> tuple[Path, ...]:
+    """The TBox: ontology/haip.ttl, then the knowledge base's own domain modules (every other
+    ontology/*.ttl but the statements and the case-sheet mapping, by name; the HAIP knowledge base has
+    none, its clinical terms are in haip.ttl)."""
+    named = (tbox_file(), statements_file(), casesheet_file())
+    return (tbox_file(), *(p for p in sorted((root() / "ontology").glob("*.ttl")) if p not in named))
 
 
 def statements_file() -> Path:
