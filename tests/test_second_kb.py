@@ -156,6 +156,27 @@ def test_an_undetermined_statement_names_the_keys_that_would_settle_it(decided: 
         assert entry["missing"] and set(entry["missing"]) <= keys, (patient, name, entry)
 
 
+FAMILIES = """
+import json, sys
+from pathlib import Path
+from haip_kg import resources
+resources.root = lambda: Path(sys.argv[1])
+from haip_kg import footprints
+found = footprints.families()
+unproven = {f.name: f.why for f in found.families if f.footprint is None}
+print(json.dumps({"why_not": found.why_not, "unproven": unproven}))
+"""
+
+
+def test_every_rule_family_of_the_second_knowledge_base_has_a_proven_footprint(merged: Path) -> None:
+    """Its rules are decided once per distinct input (memo.py) like HAIP's: the analysis reads the
+    knowledge base's own domain module (which of its properties hold literals)."""
+    done = subprocess.run(
+        [sys.executable, "-c", FAMILIES, str(merged)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == {"why_not": None, "unproven": {}}
+
+
 ######################## The HAIP knowledge base is unchanged ########################
 
 
