@@ -66,20 +66,22 @@ def merged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return merged_kb(FIXTURE, tmp_path_factory.mktemp("ablation") / "data")
 
 
-def evaluate_in(root: Path, out: Path, cases: str = EXAMPLES) -> dict[str, str]:
+def evaluate_in(
+    root: Path, out: Path, cases: str = EXAMPLES, formats: tuple[str, ...] = FORMATS, code: int = 0
+) -> dict[str, str]:
     """`haip-kg evaluate CASES --format F` for each format, in a fresh process whose data files are those
-    under `root` (CASES relative to root, as the records' `source` then says)."""
+    under `root` (CASES relative to root, as the records' `source` then says); each exits with `code`."""
     out.mkdir()
     done = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, str(root), cases, str(out), json.dumps(FORMATS)],
+        [sys.executable, "-c", LAUNCHER, str(root), cases, str(out), json.dumps(formats)],
         capture_output=True,
         text=True,
         check=False,
         cwd=root,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1]) == dict.fromkeys(FORMATS, 0), done.stderr
-    return {fmt: (out / fmt).read_text(encoding="utf-8") for fmt in FORMATS}
+    assert json.loads(done.stdout.splitlines()[-1]) == dict.fromkeys(formats, code), done.stderr
+    return {fmt: (out / fmt).read_text(encoding="utf-8") for fmt in formats}
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +156,25 @@ def test_an_undetermined_statement_names_the_keys_that_would_settle_it(decided: 
     assert len(undetermined) == 5
     for patient, name, entry in undetermined:
         assert entry["missing"] and set(entry["missing"]) <= keys, (patient, name, entry)
+
+
+def test_csv_examples_are_decided_as_the_json_ones(
+    merged: Path, tmp_path: Path, expected: list[dict[str, Any]]
+) -> None:
+    jsonl = evaluate_in(merged, tmp_path / "out", "examples/cases.csv", ("jsonl",))["jsonl"]
+    assert [json.loads(line) for line in jsonl.splitlines()] == [
+        {**record, "source": "examples/cases.csv"} for record in expected
+    ]
+
+
+def test_a_key_of_another_knowledge_base_is_an_unknown_key(merged: Path, tmp_path: Path) -> None:
+    """A CSV column that is an object-list key of the HAIP case sheet, but no key of this one, is refused
+    as an unknown key (the CSV reader reads the key shapes from the case-sheet format, not HAIP's names)."""
+    (tmp_path / "haip.csv").write_text("id,liver_metastases,systemic_lines\nx-1,true,FOLFOX|metastatic\n")
+    jsonl = evaluate_in(merged, tmp_path / "out", str(tmp_path / "haip.csv"), ("jsonl",), code=1)["jsonl"]
+    (record,) = map(json.loads, jsonl.splitlines())
+    assert [e["key"] for e in record["errors"]] == ["systemic_lines"], record
+    assert record["errors"][0]["message"].startswith("unknown key 'systemic_lines'"), record
 
 
 FAMILIES = """
