@@ -395,14 +395,10 @@ def _csv_lines(
         cells = [c.strip() for c in item.split("|")]
         lines.append({name: _typed(c, fields[name]) for name, c in zip(names, cells, strict=False) if c})
         if len(cells) > len(names):
-            message = (
-                f"row {row}: {column}[{index}] has {len(cells)} fields; a line is {'|'.join(names)}"
-            )
+            message = f"row {row}: {column}[{index}] has {len(cells)} fields; a line is {'|'.join(names)}"
             errors.append(InputError(f"{column}[{index}]", message))
         elif not any(cells):  # `a;` or `;;`: a course with nothing recorded is a typing slip, not a course
-            message = (
-                f"row {row}: {column}[{index}] is empty (a ';' too many?); a line is {'|'.join(names)}"
-            )
+            message = f"row {row}: {column}[{index}] is empty (a ';' too many?); a line is {'|'.join(names)}"
             errors.append(InputError(f"{column}[{index}]", message))
     return lines, errors
 
