@@ -249,6 +249,13 @@ def run_stage(backend: Backend, stage: str) -> None:
     backend.add(b"".join(backend.construct(text) for _name, text in rules(stage)))
 
 
+@cache
+def defined_terms() -> frozenset[str]:
+    """The IRIs the TBox defines itself (rdfs:isDefinedBy one of its modules), whatever their namespace:
+    the knowledge base's classes, not those of the vocabularies it builds on (owl:Thing, prov:Entity)."""
+    return frozenset(str(s) for s in tbox_graph().subjects(RDFS.isDefinedBy, None) if isinstance(s, URIRef))
+
+
 _CLASSIFIED: dict[frozenset[str], frozenset[str]] = {}
 """The classes the reasoner entails for a patient asserted into a given set of classes (per process)."""
 
@@ -265,14 +272,9 @@ def classify(signatures: Iterable[frozenset[str]]) -> None:
     individuals = {URIRef(f"urn:haip:signature:{i}"): sig for i, sig in enumerate(new)}
     triples = _owl_rl([(ind, RDF.type, URIRef(c)) for ind, sig in individuals.items() for c in sig])
     entailed: dict[Node, set[str]] = {ind: set() for ind in individuals}
-    haip = str(HAIP)
+    own = defined_terms()
     for subject, predicate, obj in triples:
-        if (
-            predicate == RDF.type
-            and subject in entailed
-            and isinstance(obj, URIRef)
-            and str(obj).startswith(haip)
-        ):
+        if predicate == RDF.type and subject in entailed and isinstance(obj, URIRef) and str(obj) in own:
             entailed[subject].add(str(obj))
     for ind, sig in individuals.items():
         _CLASSIFIED[sig] = frozenset(entailed[ind] - sig)

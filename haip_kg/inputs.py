@@ -367,8 +367,8 @@ def _csv_case(row: dict[str | None, Any], line: int) -> Any:
                 case[column] = [] if cell == "none" else [_typed(c.strip(), key) for c in cell.split(";")]
             else:
                 case[column] = _typed(cell, key)
-        elif column == "systemic_lines":
-            case[column], line_errors = _csv_lines(cell, table, line)
+        elif column in table.keys and table.keys[column].shape == "object-list":
+            case[column], line_errors = _csv_lines(column, cell, table, line)
             errors += line_errors
         elif lab in table.keys and table.keys[lab].shape == "object" and part in table.sub_keys[lab]:
             field_def = table.sub_keys[lab][part]
@@ -380,28 +380,26 @@ def _csv_case(row: dict[str | None, Any], line: int) -> Any:
     return case
 
 
-def _csv_lines(cell: str, table: casesheet.CaseSheetMapping, row: int) -> tuple[list[Any], list[InputError]]:
-    """A `systemic_lines` cell: `;`-separated lines of `|`-separated fields in the mapping's order
-    (regimen|setting|...); a line with more fields than that is refused, not cut."""
+def _csv_lines(
+    column: str, cell: str, table: casesheet.CaseSheetMapping, row: int
+) -> tuple[list[Any], list[InputError]]:
+    """A cell of an object-list key (`systemic_lines`): `;`-separated lines of `|`-separated fields in the
+    mapping's order (regimen|setting|...); a line with more fields than that is refused, not cut."""
     if cell == "none":
         return [], []
-    fields = table.sub_keys["systemic_lines"]
-    names = table.cell_fields("systemic_lines")
+    fields = table.sub_keys[column]
+    names = table.cell_fields(column)
     lines: list[Any] = []
     errors: list[InputError] = []
     for index, item in enumerate(cell.split(";")):
         cells = [c.strip() for c in item.split("|")]
         lines.append({name: _typed(c, fields[name]) for name, c in zip(names, cells, strict=False) if c})
         if len(cells) > len(names):
-            message = (
-                f"row {row}: systemic_lines[{index}] has {len(cells)} fields; a line is {'|'.join(names)}"
-            )
-            errors.append(InputError(f"systemic_lines[{index}]", message))
+            message = f"row {row}: {column}[{index}] has {len(cells)} fields; a line is {'|'.join(names)}"
+            errors.append(InputError(f"{column}[{index}]", message))
         elif not any(cells):  # `a;` or `;;`: a course with nothing recorded is a typing slip, not a course
-            message = (
-                f"row {row}: systemic_lines[{index}] is empty (a ';' too many?); a line is {'|'.join(names)}"
-            )
-            errors.append(InputError(f"systemic_lines[{index}]", message))
+            message = f"row {row}: {column}[{index}] is empty (a ';' too many?); a line is {'|'.join(names)}"
+            errors.append(InputError(f"{column}[{index}]", message))
     return lines, errors
 
 
