@@ -233,3 +233,12 @@ def test_the_haip_examples_are_decided_as_before(tmp_path: Path) -> None:
         for r in records
     }
     assert found == haip
+
+
+@pytest.mark.parametrize("path", sorted((FIXTURE / "queries" / "rules").glob("*.rq")), ids=lambda p: p.name)
+def test_its_rules_hold_no_threshold_either(path: Path) -> None:
+    """Its made-up thresholds are parameters of its authoring source too (A1.yaml), as HAIP's are."""
+    from test_parameters import ALLOWED_NUMBERS, _numbers
+
+    for number in _numbers(path.read_text(encoding="utf-8")):
+        assert ("*", number) in ALLOWED_NUMBERS, f"{path.name} holds the number {number}"
