@@ -133,6 +133,8 @@ class _Builder:
         self.parameter_ns = Namespace(ns["parameter"])
         self.module = URIRef(self.kb["module"]["iri"])
         self.graph = Graph()
+        self.declared: set[URIRef] = set()
+        self.readings: set[str] = set()
         self.facts = {fact["id"]: fact for fact in self.kb["facts"]}
         self.clauses: dict[str, dict[str, Any]] = {}
         for clause in self.kb.get("clauses", []):
@@ -188,6 +190,9 @@ class _Builder:
         self.add(subject, RDFS.isDefinedBy, self.module)
 
     def individual(self, subject: URIRef, kind: URIRef | None, entry: Mapping[str, Any]) -> None:
+        if subject in self.declared:
+            raise AuthoringError(f"{subject} is declared twice (two entries mint the same IRI)")
+        self.declared.add(subject)
         self.add(subject, RDF.type, [kind, OWL.NamedIndividual] if kind is not None else OWL.NamedIndividual)
         self.labelled(subject, entry)
 
@@ -404,7 +409,7 @@ class _Builder:
         self.review(subject, entry["status"])
         for parameter in parameters:
             self.parameter(parameter, [subject])
-        own = {p["id"] for p in parameters}
+        own = {p["id"]: p for p in parameters}
         for alternative in entry.get("alternatives", []):
             self.alternative(subject, entry, alternative, own)
 
@@ -432,13 +437,18 @@ class _Builder:
             self.add(subject, HAIP.valueText, Literal(entry["text"]))
 
     def alternative(
-        self, interpretation: URIRef, entry: Mapping[str, Any], alternative: Mapping[str, Any], own: set[str]
+        self,
+        interpretation: URIRef,
+        entry: Mapping[str, Any],
+        alternative: Mapping[str, Any],
+        own: Mapping[str, Mapping[str, Any]],
     ) -> None:
         """Another reading of the interpretation's wording, with its own IRI and the parameter values it
         sets (`haip-kg evaluate --reading INTERPRETATION=ALTERNATIVE`)."""
         subject = self.interp_ns[f"{entry['id']}--{alternative['id']}"]
         self.individual(subject, HAIP.Reading, alternative)
         self.add(subject, HAIP.slug, Literal(f"{entry['id']}={alternative['id']}"))
+        self.readings.add(f"{entry['id']}={alternative['id']}")
         self.add(subject, HAIP.alternativeOf, interpretation)
         self.add(subject, HAIP.rationale, self.text(alternative["rationale"]))
         self.review(subject, alternative["status"])
@@ -447,6 +457,14 @@ class _Builder:
                 name = f"{entry['id']}={alternative['id']}"
                 raise AuthoringError(
                     f"alternative {name}: {setting['parameter']!r} is not a parameter of {entry['id']}"
+                )
+            kinds = {k for k in _VALUE_FIELDS if k in setting}
+            wanted = {k for k in _VALUE_FIELDS if k in own[setting["parameter"]]}
+            if kinds != wanted:
+                name = f"{entry['id']}={alternative['id']}"
+                raise AuthoringError(
+                    f"alternative {name}: its value of {setting['parameter']} gives "
+                    f"{', '.join(sorted(kinds)) or 'nothing'}; the parameter has {', '.join(sorted(wanted))}"
                 )
             node = BNode()
             self.add(subject, HAIP.setsValue, node)
@@ -458,6 +476,8 @@ class _Builder:
         self.individual(subject, HAIP.ReadingProfile, entry)
         self.add(subject, HAIP.slug, Literal(entry["id"]))
         for reading in entry["readings"]:
+            if reading not in self.readings:
+                raise AuthoringError(f"reading profile {entry['id']}: no reading {reading!r} is declared")
             interpretation, _, alternative = reading.partition("=")
             self.add(subject, HAIP.includesReading, self.interp_ns[f"{interpretation}--{alternative}"])
 
@@ -465,6 +485,10 @@ class _Builder:
         self.add(subject, HAIP.reviewState, Literal(status["state"]))
         self.add(subject, HAIP.reviewedBy, Literal(status["by"]))
         self.add(subject, DCTERMS.date, Literal(str(status["date"]), datatype=XSD.date))
+
+
+_VALUE_FIELDS = ("value", "unit", "text", "flag", "members")
+"""The fields that give a parameter's value: an alternative sets the same ones as its parameter has."""
 
 
 def _filled(entry: Mapping[str, Any], parameters: list[Mapping[str, Any]]) -> dict[str, Any]:

@@ -124,7 +124,10 @@ def _case(expected_path: Path) -> _Case:
     statements = statements if isinstance(statements, dict) else {}
     statuses = {s: str(e.get("status")) for s, e in statements.items() if isinstance(e, dict)}
     used = frozenset(
-        str(i) for e in statements.values() if isinstance(e, dict) for i in e.get("interpretations", [])
+        str(i)
+        for e in statements.values()
+        if isinstance(e, dict) and isinstance(e.get("interpretations", []), list)
+        for i in e.get("interpretations", [])
     )
     sheet_path = expected_path.with_name(name + ".json")
     sheet, unreadable = _read(sheet_path) if sheet_path.is_file() else ({}, None)

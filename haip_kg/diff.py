@@ -106,11 +106,17 @@ def side(spec: str, current: Path, workdir: Path, cwd: Path) -> Side:
         archive = _git(["archive", "--format=tar", commit], cwd)
         if archive.returncode != 0:
             raise DiffError(f"{spec}: git archive failed: {archive.stderr.decode().strip()}")
-        with tarfile.open(fileobj=io.BytesIO(archive.stdout), mode="r:") as tar:
-            if hasattr(tarfile, "data_filter"):  # Python 3.11.4+: refuse links and paths out of the tree
-                tar.extractall(tree, filter="data")
-            else:
-                tar.extractall(tree)  # a git archive of a commit of this repository
+        try:
+            with tarfile.open(fileobj=io.BytesIO(archive.stdout), mode="r:") as tar:
+                if hasattr(tarfile, "data_filter"):  # Python 3.11.4+: refuse links and paths out of the tree
+                    tar.extractall(tree, filter="data")
+                else:  # older Pythons: refuse every link, extract files and folders only
+                    if any(member.issym() or member.islnk() for member in tar.getmembers()):
+                        raise tarfile.TarError("the tree holds a link")
+                    tar.extractall(tree)
+        except (tarfile.TarError, OSError) as error:
+            message = f"{spec} (commit {commit[:12]}): its tree cannot be taken out: {error}"
+            raise DiffError(message) from error
     try:
         return Side(spec, resources.kb_folder(tree), revision=commit)
     except resources.NotAKnowledgeBase as error:
@@ -182,11 +188,13 @@ def _predicates(old: Graph, new: Graph, subject: URIRef) -> list[dict[str, Any]]
 
 
 def term_changes(old_kb: Path, new_kb: Path) -> list[dict[str, Any]]:
-    """The haip: terms (IRIs under the haip: namespace) added, removed or changed, by kind and IRI."""
+    """The terms of the knowledge bases added, removed or changed, by kind and IRI: the IRIs under the
+    haip: namespace and every IRI a module defines (rdfs:isDefinedBy), whatever its namespace."""
     old, new = _graph(old_kb), _graph(new_kb)
 
     def terms(graph: Graph) -> set[URIRef]:
-        return {s for s in graph.subjects() if isinstance(s, URIRef) and s.startswith(str(HAIP))}
+        defined = {s for s in graph.subjects(RDFS.isDefinedBy, None) if isinstance(s, URIRef)}
+        return defined | {s for s in graph.subjects() if isinstance(s, URIRef) and s.startswith(str(HAIP))}
 
     before, after = terms(old), terms(new)
     out = []

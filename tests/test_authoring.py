@@ -264,12 +264,44 @@ BROKEN = {
         lambda d: d["clauses"].append("no-such-clause"),
         "unknown clause 'no-such-clause'",
     ),
+    "a reading's value without the text its parameter has": (
+        "statements/S5.yaml",
+        lambda d: next(i for i in d["interpretations"] if i["id"] == "resected-adjuvant-window")[
+            "alternatives"
+        ][0]["values"][0].pop("text"),
+        "its value of adjuvant-window gives unit, value; the parameter has text, unit, value",
+    ),
+    "an interpretation minting a reading's IRI": (
+        "statements/S5.yaml",
+        lambda d: d["interpretations"].append(
+            {**d["interpretations"][0], "id": "resected-adjuvant-window--12-weeks"}
+        ),
+        "resected-adjuvant-window--12-weeks is declared twice",
+    ),
     "an interpretation of an unknown statement": (
         "statements/S5.yaml",
         lambda d: d["interpretations"][0].update(interprets=["S9"]),
         "unknown statement 'S9'",
     ),
 }
+
+
+def _misspelt_profile(document: dict[str, Any]) -> None:
+    document["reading_profiles"][1]["readings"][0] = "unresectable-qualified-assessor=any-asessor"
+
+
+def test_build_refuses_a_profile_naming_an_undeclared_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _copy(tmp_path)
+    _edit(root / "consensus" / "kb.yaml", _misspelt_profile)
+    monkeypatch.setattr(resources, "root", lambda: root)
+    result = CliRunner().invoke(cli.main, ["build"])
+    assert result.exit_code == 2, result.output
+    assert (
+        "reading profile permissive: no reading 'unresectable-qualified-assessor=any-asessor'"
+        in result.output
+    )
 
 
 @pytest.mark.parametrize("name", BROKEN)

@@ -181,6 +181,9 @@ def test_decisions_under_different_readings_never_share_an_iri(tmp_path: Path) -
     reading = URIRef(PREFIXES["haipi"] + "resected-adjuvant-window--12-weeks")
     for decision in graph.subjects(URIRef(PREFIXES["rdf"] + "type"), HAIP.PatientDecision):
         assert (decision, PROV_INFLUENCED, reading) in graph
+    # what relied on the interpretation cites the reading in force, never the endorsed interpretation
+    endorsed_iri = URIRef(PREFIXES["haipi"] + "resected-adjuvant-window")
+    assert (None, HAIP.reliesOn, reading) in graph and (None, HAIP.reliesOn, endorsed_iri) not in graph
     # every link inside the graph points at the decisions of the same reading
     for s, _p, o in graph:
         under_a_patient = str(o).startswith("https://w3id.org/haip/case/")
